@@ -1,0 +1,42 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "vfiotrace",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "vfiotrace", targets: ["vfiotrace"]),
+        .library(name: "Trace", targets: ["Trace"]),
+        .library(name: "Replay", targets: ["Replay"]),
+        .library(name: "Conform", targets: ["Conform"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // libzstd from the system (Debian: libzstd-dev).
+        .systemLibrary(
+            name: "CZstd",
+            path: "Sources/CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]
+        ),
+        // <linux/vfio.h> layouts and request numbers, plus fixed-signature
+        // wrappers for the variadic calls Swift cannot make (ioctl).
+        .target(name: "CVFIO", path: "Sources/CVFIO"),
+        .target(name: "Trace", dependencies: ["CZstd"]),
+        .target(name: "Replay", dependencies: ["Trace", "CVFIO"]),
+        .target(name: "Conform", dependencies: ["Replay", "Trace"]),
+        .executableTarget(
+            name: "vfiotrace",
+            dependencies: [
+                "Trace", "Replay", "Conform",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "TraceTests", dependencies: ["Trace", "CVFIO"],
+                    resources: [.copy("Golden")]),
+        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Trace", "CVFIO"]),
+        .testTarget(name: "CLITests", dependencies: ["Trace"]),
+    ]
+)

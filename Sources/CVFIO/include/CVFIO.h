@@ -1,0 +1,70 @@
+#ifndef CVFIO_H
+#define CVFIO_H
+/*
+ * The kernel's VFIO uapi as Swift sees it.  Function-like macros such as
+ * _IO() do not import into Swift, so every request number and struct size
+ * vfiotrace relies on is re-exported here as a plain constant taken from the
+ * real header; tests compare vfiotrace's own tables against these.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/vfio.h>
+
+/* Request numbers (all _IO(';', 100 + n): no size or direction bits). */
+static const unsigned long cvfio_GET_API_VERSION = VFIO_GET_API_VERSION;
+static const unsigned long cvfio_CHECK_EXTENSION = VFIO_CHECK_EXTENSION;
+static const unsigned long cvfio_SET_IOMMU = VFIO_SET_IOMMU;
+static const unsigned long cvfio_GROUP_GET_STATUS = VFIO_GROUP_GET_STATUS;
+static const unsigned long cvfio_GROUP_SET_CONTAINER = VFIO_GROUP_SET_CONTAINER;
+static const unsigned long cvfio_GROUP_UNSET_CONTAINER = VFIO_GROUP_UNSET_CONTAINER;
+static const unsigned long cvfio_GROUP_GET_DEVICE_FD = VFIO_GROUP_GET_DEVICE_FD;
+static const unsigned long cvfio_DEVICE_GET_INFO = VFIO_DEVICE_GET_INFO;
+static const unsigned long cvfio_IOMMU_GET_INFO = VFIO_IOMMU_GET_INFO;
+static const unsigned long cvfio_IOMMU_MAP_DMA = VFIO_IOMMU_MAP_DMA;
+static const unsigned long cvfio_IOMMU_UNMAP_DMA = VFIO_IOMMU_UNMAP_DMA;
+static const unsigned long cvfio_IOMMU_DIRTY_PAGES = VFIO_IOMMU_DIRTY_PAGES;
+
+/* Extension and IOMMU type ids. */
+static const int cvfio_TYPE1_IOMMU = VFIO_TYPE1_IOMMU;
+static const int cvfio_TYPE1v2_IOMMU = VFIO_TYPE1v2_IOMMU;
+static const int cvfio_API_VERSION = VFIO_API_VERSION;
+
+/* Flags. */
+static const uint32_t cvfio_DMA_MAP_FLAG_READ = VFIO_DMA_MAP_FLAG_READ;
+static const uint32_t cvfio_DMA_MAP_FLAG_WRITE = VFIO_DMA_MAP_FLAG_WRITE;
+static const uint32_t cvfio_DMA_MAP_FLAG_VADDR = VFIO_DMA_MAP_FLAG_VADDR;
+static const uint32_t cvfio_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
+static const uint32_t cvfio_DMA_UNMAP_FLAG_ALL = VFIO_DMA_UNMAP_FLAG_ALL;
+static const uint32_t cvfio_DMA_UNMAP_FLAG_VADDR = VFIO_DMA_UNMAP_FLAG_VADDR;
+static const uint32_t cvfio_DIRTY_PAGES_FLAG_START = VFIO_IOMMU_DIRTY_PAGES_FLAG_START;
+static const uint32_t cvfio_DIRTY_PAGES_FLAG_STOP = VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP;
+static const uint32_t cvfio_DIRTY_PAGES_FLAG_GET_BITMAP = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
+static const uint32_t cvfio_IOMMU_INFO_PGSIZES = VFIO_IOMMU_INFO_PGSIZES;
+static const uint32_t cvfio_IOMMU_INFO_CAPS = VFIO_IOMMU_INFO_CAPS;
+static const uint16_t cvfio_CAP_IOVA_RANGE = VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE;
+static const uint16_t cvfio_CAP_MIGRATION = VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION;
+static const uint16_t cvfio_CAP_DMA_AVAIL = VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL;
+static const uint32_t cvfio_GROUP_FLAGS_VIABLE = VFIO_GROUP_FLAGS_VIABLE;
+static const uint32_t cvfio_GROUP_FLAGS_CONTAINER_SET = VFIO_GROUP_FLAGS_CONTAINER_SET;
+
+/* Struct sizes (LP64). */
+static const size_t cvfio_sizeof_dma_map = sizeof(struct vfio_iommu_type1_dma_map);
+static const size_t cvfio_sizeof_dma_unmap = sizeof(struct vfio_iommu_type1_dma_unmap);
+static const size_t cvfio_sizeof_bitmap = sizeof(struct vfio_bitmap);
+static const size_t cvfio_sizeof_dirty_bitmap = sizeof(struct vfio_iommu_type1_dirty_bitmap);
+static const size_t cvfio_sizeof_dirty_bitmap_get = sizeof(struct vfio_iommu_type1_dirty_bitmap_get);
+static const size_t cvfio_sizeof_iommu_info = sizeof(struct vfio_iommu_type1_info);
+static const size_t cvfio_sizeof_cap_header = sizeof(struct vfio_info_cap_header);
+static const size_t cvfio_sizeof_cap_migration = sizeof(struct vfio_iommu_type1_info_cap_migration);
+static const size_t cvfio_sizeof_group_status = sizeof(struct vfio_group_status);
+
+/* Field offsets the decoders depend on. */
+static const size_t cvfio_offsetof_dirty_get_bitmap = offsetof(struct vfio_iommu_type1_dirty_bitmap_get, bitmap);
+static const size_t cvfio_offsetof_cap_migration_pgsize_bitmap = offsetof(struct vfio_iommu_type1_info_cap_migration, pgsize_bitmap);
+static const size_t cvfio_offsetof_info_cap_offset = offsetof(struct vfio_iommu_type1_info, cap_offset);
+
+/* ioctl(2) with a fixed signature.  Returns the raw result; errno is left as
+ * the kernel set it and is also returned through *err (0 on success). */
+int cvfio_ioctl(int fd, unsigned long request, void *arg, int *err);
+
+#endif

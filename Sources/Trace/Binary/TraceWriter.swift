@@ -1,0 +1,139 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes a `.vft` trace as it goes, so that a writer killed at any moment
+/// leaves a readable file.
+///
+/// Events collect in an in-memory frame that is compressed and written with
+/// one `write(2)` when it reaches ``Options/frameBytes`` or is older than
+/// ``Options/frameInterval``; each frame is an independent zstd frame with
+/// its own checksum, so a crash loses at most the frame being collected.
+/// ``close()`` appends the seek index. Memory stays bounded by one frame
+/// whatever the trace's length.
+public final class TraceWriter {
+    public struct Options: Sendable {
+        /// Close a frame once its records reach this many bytes.
+        public var frameBytes: Int = 1 << 20
+        /// Close a frame once it has been open this long (nanoseconds).
+        public var frameInterval: UInt64 = 250_000_000
+        /// zstd compression level.
+        public var level: Int32 = 3
+        /// `fdatasync` after each frame (durability across power loss, not
+        /// just process death).
+        public var syncEachFrame: Bool = false
+
+        public init(frameBytes: Int = 1 << 20, frameInterval: UInt64 = 250_000_000, level: Int32 = 3,
+                    syncEachFrame: Bool = false) {
+            self.frameBytes = frameBytes
+            self.frameInterval = frameInterval
+            self.level = level
+            self.syncEachFrame = syncEachFrame
+        }
+    }
+
+    public let path: String
+    public let options: Options
+    private let fd: Int32
+    private let compressor: ZstdCompressor
+    private var frame = ByteWriter(capacity: 1 << 16)
+    private var codec = EventCodec()
+    private var frameRecords = 0
+    private var frameOpenedAt: UInt64 = 0
+    private var fileOffset: Int = 0
+    private var index = SeekIndex()
+    private var closed = false
+    /// Events written so far (including those in the open frame).
+    public private(set) var eventCount: UInt64 = 0
+    /// Bytes of uncompressed records written (for compression statistics).
+    public private(set) var rawBytes: UInt64 = 0
+
+    public init(path: String, header: TraceHeader, options: Options = Options()) throws(TraceError) {
+        self.path = path
+        self.options = options
+        compressor = try ZstdCompressor(level: options.level)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io("cannot create", errno: errno) }
+        self.fd = fd
+        do {
+            try writeAll(header.encoded())
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+    }
+
+    deinit {
+        if !closed { try? close() }
+    }
+
+    static func monotonicNow() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    public func append(_ event: Event) throws(TraceError) {
+        precondition(!closed, "append after close")
+        if frameRecords == 0 { frameOpenedAt = Self.monotonicNow() }
+        let before = frame.bytes.count
+        codec.encode(event, into: &frame)
+        rawBytes += UInt64(frame.bytes.count - before)
+        frameRecords += 1
+        eventCount += 1
+        if frame.bytes.count >= options.frameBytes { try flush() } else { try flushIfDue() }
+    }
+
+    /// Closes the open frame if it has been open longer than the interval.
+    /// A recorder calls this when idle so that quiet periods still reach disk.
+    public func flushIfDue() throws(TraceError) {
+        if frameRecords > 0 && Self.monotonicNow() &- frameOpenedAt >= options.frameInterval { try flush() }
+    }
+
+    /// Compresses and writes the open frame, if any.
+    public func flush() throws(TraceError) {
+        guard frameRecords > 0 else { return }
+        var end = ByteWriter()
+        end.varint(UInt64(frameRecords))
+        end.u32(CRC32C.checksum(frame.bytes))
+        frame.u8(RecordType.frameEnd.rawValue)
+        frame.blob(end.bytes)
+        let compressed = try compressor.compressFrame(frame.bytes)
+        let first = eventCount - UInt64(frameRecords)
+        index.entries.append(SeekIndex.Entry(offset: UInt64(fileOffset), compressedSize: UInt32(compressed.count),
+                                             contentSize: UInt32(frame.bytes.count), firstEvent: first,
+                                             eventCount: UInt32(frameRecords)))
+        frame.bytes.removeAll(keepingCapacity: frame.bytes.capacity <= 4 << 20)
+        frameRecords = 0
+        codec.reset()
+        try writeAll(compressed)
+        if options.syncEachFrame { _ = fdatasync(fd) }
+    }
+
+    /// Writes the last frame and the seek index, and closes the file.
+    public func close() throws(TraceError) {
+        guard !closed else { return }
+        closed = true
+        defer { Glibc.close(fd) }
+        try flush()
+        try writeAll(index.encoded())
+    }
+
+    /// The number of frames written so far.
+    public var frameCount: Int { index.entries.count }
+
+    private func writeAll(_ bytes: [UInt8]) throws(TraceError) {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io("write to \(path)", errno: errno)
+            }
+            done += n
+        }
+        fileOffset += bytes.count
+    }
+}

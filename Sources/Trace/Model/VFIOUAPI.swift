@@ -1,0 +1,93 @@
+/// Numbers from the kernel's `include/uapi/linux/vfio.h`, as vfiotrace needs
+/// them to name things in traces. Every VFIO ioctl is `_IO(';', 100 + n)`:
+/// the number carries no size or direction, and the same number means
+/// different things on different fds (117 is DIRTY_PAGES on a type1
+/// container and DEVICE_FEATURE on a device fd), so decoding keys on the fd
+/// kind as well (vfio-semantics §1.1). Tests check these against the header.
+public enum VFIOUAPI {
+    public static let type: UInt64 = 0x3B // ';'
+    public static let base: UInt64 = 100
+
+    /// `_IO(VFIO_TYPE, VFIO_BASE + n)`.
+    public static func request(_ n: UInt64) -> UInt64 { (type << 8) | (base + n) }
+
+    public static let getAPIVersion = request(0)
+    public static let checkExtension = request(1)
+    public static let setIOMMU = request(2)
+    public static let groupGetStatus = request(3)
+    public static let groupSetContainer = request(4)
+    public static let groupUnsetContainer = request(5)
+    public static let groupGetDeviceFD = request(6)
+    public static let iommuGetInfo = request(12)
+    public static let iommuMapDMA = request(13)
+    public static let iommuUnmapDMA = request(14)
+    public static let iommuDirtyPages = request(17)
+
+    /// `struct vfio_iommu_type1_dma_map`, 32 bytes.
+    public static let dmaMapSize: UInt32 = 32
+    /// `struct vfio_iommu_type1_dma_unmap` without `data[]`, 24 bytes.
+    public static let dmaUnmapMinSize: UInt32 = 24
+    /// `struct vfio_bitmap` on LP64, 24 bytes.
+    public static let bitmapSize: UInt32 = 24
+    /// `struct vfio_iommu_type1_dirty_bitmap` header, 8 bytes.
+    public static let dirtyBitmapMinSize: UInt32 = 8
+    /// `struct vfio_iommu_type1_dirty_bitmap_get`, 40 bytes.
+    public static let dirtyBitmapGetSize: UInt32 = 40
+    /// `struct vfio_iommu_type1_info`, 24 bytes (explicit pad since 6.6).
+    public static let iommuInfoSize: UInt32 = 24
+
+    /// Extension ids for `VFIO_CHECK_EXTENSION` / types for `VFIO_SET_IOMMU`.
+    public static let extensionNames: [(UInt64, String)] = [
+        (1, "TYPE1"), (2, "SPAPR_TCE"), (3, "TYPE1v2"), (4, "DMA_CC"), (5, "EEH"),
+        (6, "TYPE1_NESTING"), (7, "SPAPR_TCE_v2"), (8, "NOIOMMU"), (9, "UNMAP_ALL"),
+        (10, "UPDATE_VADDR"),
+    ]
+
+    public static let mapFlags: [(UInt32, String)] = [(1, "READ"), (2, "WRITE"), (4, "VADDR")]
+    public static let unmapFlags: [(UInt32, String)] = [(1, "GET_DIRTY_BITMAP"), (2, "ALL"), (4, "VADDR")]
+    public static let dirtyFlags: [(UInt32, String)] = [(1, "START"), (2, "STOP"), (4, "GET_BITMAP")]
+    public static let infoFlags: [(UInt32, String)] = [(1, "PGSIZES"), (2, "CAPS")]
+    public static let groupStatusFlags: [(UInt32, String)] = [(1, "VIABLE"), (2, "CONTAINER_SET")]
+    public static let pinProt: [(UInt32, String)] = [(1, "READ"), (2, "WRITE")]
+
+    public static let unmapFlagGetDirtyBitmap: UInt32 = 1
+    public static let unmapFlagAll: UInt32 = 2
+    public static let unmapFlagVAddr: UInt32 = 4
+    public static let dirtyFlagStart: UInt32 = 1
+    public static let dirtyFlagStop: UInt32 = 2
+    public static let dirtyFlagGetBitmap: UInt32 = 4
+
+    /// Capability ids in the `VFIO_IOMMU_GET_INFO` chain.
+    public static let capIOVARange: UInt16 = 1
+    public static let capMigration: UInt16 = 2
+    public static let capDMAAvail: UInt16 = 3
+
+    /// `DIRTY_BITMAP_SIZE_MAX`: the largest bitmap the kernel accepts, 256 MiB.
+    public static let dirtyBitmapSizeMax: UInt64 = 1 << 28
+}
+
+/// errno names for Linux x86_64 / arm64 (asm-generic numbering), the ones a
+/// VFIO trace meets plus the common rest.
+public enum ErrnoName {
+    public static let table: [(Int32, String)] = [
+        (1, "EPERM"), (2, "ENOENT"), (3, "ESRCH"), (4, "EINTR"), (5, "EIO"), (6, "ENXIO"),
+        (7, "E2BIG"), (8, "ENOEXEC"), (9, "EBADF"), (10, "ECHILD"), (11, "EAGAIN"),
+        (12, "ENOMEM"), (13, "EACCES"), (14, "EFAULT"), (15, "ENOTBLK"), (16, "EBUSY"),
+        (17, "EEXIST"), (18, "EXDEV"), (19, "ENODEV"), (20, "ENOTDIR"), (21, "EISDIR"),
+        (22, "EINVAL"), (23, "ENFILE"), (24, "EMFILE"), (25, "ENOTTY"), (26, "ETXTBSY"),
+        (27, "EFBIG"), (28, "ENOSPC"), (29, "ESPIPE"), (30, "EROFS"), (31, "EMLINK"),
+        (32, "EPIPE"), (33, "EDOM"), (34, "ERANGE"), (35, "EDEADLK"), (36, "ENAMETOOLONG"),
+        (38, "ENOSYS"), (75, "EOVERFLOW"), (95, "EOPNOTSUPP"), (110, "ETIMEDOUT"),
+    ]
+
+    public static func name(_ e: Int32) -> String {
+        table.first { $0.0 == e }?.1 ?? "E\(e)"
+    }
+
+    /// Accepts `EINVAL` or a numeric `E22`.
+    public static func number(_ s: String) -> Int32? {
+        if let hit = table.first(where: { $0.1 == s }) { return hit.0 }
+        if s.hasPrefix("E"), let n = Int32(s.dropFirst()), n > 0 { return n }
+        return nil
+    }
+}
