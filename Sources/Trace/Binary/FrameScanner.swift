@@ -6,7 +6,7 @@ public struct FrameScanner {
     public enum Item {
         /// A data frame that decoded (its records may still be damaged: see
         /// ``FrameContent/damage``).
-        case data(offset: Int, compressedSize: Int, content: FrameContent)
+        case data(offset: Int, compressedSize: Int, crc: UInt32, content: FrameContent)
         /// The seek index frame.
         case index(offset: Int, length: Int)
         /// A skippable frame of a kind this version does not know.
@@ -63,9 +63,9 @@ public struct FrameScanner {
         }
         if magic == Self.zstdMagic {
             switch decoder.decode(file: file, at: start, maxContent: Self.maxFrameContent) {
-            case .complete(let content, let size):
+            case .complete(let content, let size, let crc):
                 offset = start + size
-                return .data(offset: start, compressedSize: size, content: FrameContent.parse(content))
+                return .data(offset: start, compressedSize: size, crc: crc, content: FrameContent.parse(content))
             case .truncated(let got):
                 if let sync = try findSync(after: start) {
                     offset = sync

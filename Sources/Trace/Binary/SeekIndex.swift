@@ -15,8 +15,13 @@ public struct SeekIndex: Equatable, Sendable {
         /// Ordinal (0-based position in the file) of the frame's first event.
         public var firstEvent: UInt64
         public var eventCount: UInt32
+        /// CRC32C of the compressed frame bytes: catches flips that zstd
+        /// itself ignores (the frame header's unused bit, a larger window).
+        public var crc: UInt32
 
-        public init(offset: UInt64, compressedSize: UInt32, contentSize: UInt32, firstEvent: UInt64, eventCount: UInt32) {
+        public init(offset: UInt64, compressedSize: UInt32, contentSize: UInt32, firstEvent: UInt64, eventCount: UInt32,
+                    crc: UInt32) {
+            self.crc = crc
             self.offset = offset
             self.compressedSize = compressedSize
             self.contentSize = contentSize
@@ -34,7 +39,7 @@ public struct SeekIndex: Equatable, Sendable {
     static let skippableMagic: UInt32 = 0x184D_2A57
     static let magic: [UInt8] = Array("vftindex".utf8)
     static let footerMagic: UInt32 = 0x5854_4656 // "VFTX"
-    static let entryBytes = 28
+    static let entryBytes = 32
 
     /// The entry holding event ordinal `n`.
     public func entry(containing n: UInt64) -> Entry? {
@@ -51,7 +56,7 @@ public struct SeekIndex: Equatable, Sendable {
         c.bytes.append(contentsOf: Self.magic)
         c.u32(UInt32(entries.count))
         for e in entries {
-            c.u64(e.offset); c.u32(e.compressedSize); c.u32(e.contentSize); c.u64(e.firstEvent); c.u32(e.eventCount)
+            c.u64(e.offset); c.u32(e.compressedSize); c.u32(e.contentSize); c.u64(e.firstEvent); c.u32(e.eventCount); c.u32(e.crc)
         }
         c.u32(CRC32C.checksum(c.bytes))
         c.u32(UInt32(c.bytes.count + 8))
@@ -88,10 +93,10 @@ public struct SeekIndex: Equatable, Sendable {
             var expectFirst: UInt64 = 0
             for _ in 0..<n {
                 guard let o = try? r.u64(), let cs = try? r.u32(), let ct = try? r.u32(),
-                      let fe = try? r.u64(), let ec = try? r.u32(),
+                      let fe = try? r.u64(), let ec = try? r.u32(), let crc = try? r.u32(),
                       fe == expectFirst, Int(o) >= dataStart, Int(o) + Int(cs) <= start else { return nil }
                 expectFirst = fe + UInt64(ec)
-                idx.entries.append(Entry(offset: o, compressedSize: cs, contentSize: ct, firstEvent: fe, eventCount: ec))
+                idx.entries.append(Entry(offset: o, compressedSize: cs, contentSize: ct, firstEvent: fe, eventCount: ec, crc: crc))
             }
             return (idx, start)
         }

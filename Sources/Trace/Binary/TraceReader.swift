@@ -72,7 +72,7 @@ public final class TraceReader {
         var s = try scanner(from: startOffset)
         while let item = try s.next() {
             switch item {
-            case .data(let off, let size, let content):
+            case .data(let off, let size, _, let content):
                 for e in content.events {
                     defer { ordinal += 1 }
                     if ordinal < from { continue }

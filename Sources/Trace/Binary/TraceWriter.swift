@@ -104,7 +104,7 @@ public final class TraceWriter {
         let first = eventCount - UInt64(frameRecords)
         index.entries.append(SeekIndex.Entry(offset: UInt64(fileOffset), compressedSize: UInt32(compressed.count),
                                              contentSize: UInt32(frame.bytes.count), firstEvent: first,
-                                             eventCount: UInt32(frameRecords)))
+                                             eventCount: UInt32(frameRecords), crc: CRC32C.checksum(compressed)))
         frame.bytes.removeAll(keepingCapacity: frame.bytes.capacity <= 4 << 20)
         frameRecords = 0
         codec.reset()

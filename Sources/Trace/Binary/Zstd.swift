@@ -36,7 +36,7 @@ func check(_ code: Int) throws(TraceError) {
 /// How decoding one zstd frame from a file ended.
 enum ZstdFrameOutcome {
     /// The frame decoded and its checksum matched.
-    case complete(content: [UInt8], compressedSize: Int)
+    case complete(content: [UInt8], compressedSize: Int, crc: UInt32)
     /// The file ended inside the frame.
     case truncated(decodedSoFar: Int)
     /// zstd rejected the data (bad block, checksum mismatch, too large).
@@ -64,6 +64,7 @@ final class ZstdFrameDecoder {
         var content = [UInt8]()
         var pos = offset
         var outChunk = [UInt8](repeating: 0, count: Self.chunk)
+        var crc: UInt32 = 0
         while true {
             let input: [UInt8]
             do { input = try file.read(at: pos, count: Self.chunk) } catch { return .corrupt("\(error)") }
@@ -96,8 +97,9 @@ final class ZstdFrameDecoder {
                 consumed = inBuf.pos
             }
             if let failure { return .corrupt(failure) }
+            crc = input.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<consumed]), seed: crc) }
             pos += consumed
-            if frameDone { return .complete(content: content, compressedSize: pos - offset) }
+            if frameDone { return .complete(content: content, compressedSize: pos - offset, crc: crc) }
             if input.count < Self.chunk && consumed == input.count {
                 // Everything up to EOF was consumed without reaching the frame end.
                 if (try? file.read(at: pos, count: 1))?.isEmpty ?? true {

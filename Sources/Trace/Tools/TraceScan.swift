@@ -1,0 +1,155 @@
+/// A full walk of a trace file: what is intact, what is damaged, and how the
+/// stored seek index compares with the frames actually found. Behind
+/// `vfiotrace info`, `verify` and `recover`.
+public struct TraceScan: Sendable {
+    public enum IndexState: Sendable, Equatable {
+        /// Present and matching the frames found.
+        case intact
+        /// No index at the end of the file (e.g. the writer was killed).
+        case missing
+        /// Present but disagreeing with the frames found.
+        case mismatch(String)
+    }
+
+    public var fileSize: Int = 0
+    public var headerBytes: Int = 0
+    public var frames: Int = 0
+    public var events: UInt64 = 0
+    /// Events per record type name.
+    public var countsByType: [String: UInt64] = [:]
+    public var unknownRecords: Int = 0
+    public var compressedBytes: Int = 0
+    public var contentBytes: Int = 0
+    public var problems: [TraceReader.Problem] = []
+    public var index: IndexState = .missing
+    /// The index rebuilt from the frames found.
+    public var rebuiltIndex = SeekIndex()
+    /// Events known lost (from the stored index, when one survives).
+    public var knownLostEvents: UInt64 = 0
+    /// First and last timestamps seen.
+    public var firstTime: UInt64? = nil
+    public var lastTime: UInt64? = nil
+
+    /// True when nothing is damaged, nothing is cut off and the index checks out.
+    public var isIntact: Bool { problems.isEmpty && index == .intact }
+
+    public var damagedBytes: Int { problems.reduce(0) { $0 + $1.length } }
+
+    /// Walks the whole file. `eachEvent`, when given, sees every intact event
+    /// in order, and `eachProblem` each problem at the place it occurs in the
+    /// stream (so that `recover` can put a loss record there).
+    public static func run(_ reader: TraceReader, eachEvent: ((Event) throws -> Void)? = nil,
+                           eachProblem: ((TraceReader.Problem, _ lostEvents: UInt64?) throws -> Void)? = nil) throws -> TraceScan {
+        var s = TraceScan()
+        s.fileSize = reader.file.size
+        s.headerBytes = reader.dataStart
+        var scanner = try reader.scanner()
+        let stored = reader.storedIndex
+        func lost(in off: Int, _ len: Int) -> UInt64? {
+            guard let stored else { return nil }
+            return stored.entries.filter { Int($0.offset) >= off && Int($0.offset) < off + len }
+                .reduce(UInt64(0)) { $0 + UInt64($1.eventCount) }
+        }
+        var sawIndexAt: Int? = nil
+        while let item = try scanner.next() {
+            switch item {
+            case .data(let off, let size, let crc, let content):
+                let first = s.events
+                for e in content.events {
+                    s.events += 1
+                    s.countsByType[e.body.recordType.name, default: 0] += 1
+                    if s.firstTime == nil { s.firstTime = e.time }
+                    s.lastTime = e.time
+                    try eachEvent?(e)
+                }
+                s.frames += 1
+                s.unknownRecords += content.unknownRecords
+                s.compressedBytes += size
+                s.rebuiltIndex.entries.append(SeekIndex.Entry(
+                    offset: UInt64(off), compressedSize: UInt32(clamping: size), contentSize: 0,
+                    firstEvent: first, eventCount: UInt32(clamping: content.events.count), crc: crc))
+                if let d = content.damage {
+                    let p = TraceReader.Problem(offset: off, length: size,
+                                                reason: "frame records damaged at byte \(content.damageOffset): \(d)",
+                                                isTruncation: false)
+                    s.problems.append(p)
+                    let storedCount = stored?.entries.first { Int($0.offset) == off }.map { UInt64($0.eventCount) }
+                    let l = storedCount.map { $0 - UInt64(content.events.count) }
+                    s.knownLostEvents += l ?? 0
+                    try eachProblem?(p, l)
+                }
+            case .index(let off, _):
+                sawIndexAt = off
+            case .skippable:
+                continue
+            case .damaged(let off, let len, let why):
+                let p = TraceReader.Problem(offset: off, length: len, reason: why, isTruncation: false)
+                s.problems.append(p)
+                let l = lost(in: off, len)
+                s.knownLostEvents += l ?? 0
+                try eachProblem?(p, l)
+            case .truncated(let off, let len, let why):
+                let p = TraceReader.Problem(offset: off, length: len, reason: why, isTruncation: true)
+                s.problems.append(p)
+                try eachProblem?(p, lost(in: off, len))
+            }
+        }
+        if let stored {
+            let a = stored.entries.map { [$0.offset, UInt64($0.compressedSize), $0.firstEvent, UInt64($0.eventCount), UInt64($0.crc)] }
+            let b = s.rebuiltIndex.entries.map { [$0.offset, UInt64($0.compressedSize), $0.firstEvent, UInt64($0.eventCount), UInt64($0.crc)] }
+            if a == b {
+                s.index = .intact
+            } else if a.count == b.count, let i = a.indices.first(where: { a[$0] != b[$0] }), a[i][0] == b[i][0], a[i][4] != b[i][4],
+                      a.count == b.count {
+                s.index = .mismatch("frame at offset \(a[i][0]) differs from the bytes the index recorded (checksum)")
+                s.problems.append(TraceReader.Problem(offset: Int(a[i][0]), length: Int(a[i][1]),
+                                                      reason: "frame bytes changed since written (checksum mismatch)",
+                                                      isTruncation: false))
+            } else {
+                s.index = .mismatch("index lists \(stored.entries.count) frames / \(stored.eventCount) events, file has \(s.frames) readable frames / \(s.events) events")
+            }
+        } else if let at = sawIndexAt {
+            s.index = .mismatch("index frame at offset \(at) is damaged or not at the end")
+        }
+        return s
+    }
+}
+
+/// Copies every intact event of a damaged trace into a new one, with a loss
+/// record where data was lost (Perfetto's "trace recovery" idea).
+public enum TraceRecovery {
+    public struct Report: Sendable {
+        public var keptEvents: UInt64
+        public var lossRecords: Int
+        public var scan: TraceScan
+    }
+
+    public static func recover(_ reader: TraceReader, to output: String, tool: String) throws -> Report {
+        var header = reader.header
+        header.formatMajor = TraceHeader.currentMajor
+        header.formatMinor = TraceHeader.currentMinor
+        if !header.captureMode.hasSuffix("+recovered") { header.captureMode += "+recovered" }
+        let w = try TraceWriter(path: output, header: header)
+        var kept: UInt64 = 0
+        var losses = 0
+        var lastSeq: UInt64 = 0
+        var lastTime: UInt64 = 0
+        var lastTid: UInt32 = 0
+        let scan = try TraceScan.run(reader, eachEvent: { e in
+            try w.append(e)
+            kept += 1
+            lastSeq = e.seq
+            lastTime = e.time
+            lastTid = e.tid
+        }, eachProblem: { p, lost in
+            let what = lost.map { "\($0) events" } ?? "an unknown number of events"
+            let reason = "recovered: \(what) lost: \(p.description)"
+            try w.append(Event(seq: kept == 0 ? 0 : lastSeq &+ 1, time: lastTime, tid: lastTid,
+                               .loss(Loss(count: lost ?? 0, reason: reason))))
+            lastSeq = kept == 0 ? 0 : lastSeq &+ 1
+            losses += 1
+        })
+        try w.close()
+        return Report(keptEvents: kept, lossRecords: losses, scan: scan)
+    }
+}

@@ -1,0 +1,264 @@
+import ArgumentParser
+import Trace
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Compile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compile a text scenario (.vfs) or `cat` output into a binary trace (.vft).",
+        discussion: """
+        The output is deterministic: the same text always gives the same bytes
+        (the header's creation time is taken from a `!created` line, never the clock).
+
+        Examples:
+          vfiotrace compile corpora/basic-tracking.vfs -o basic.vft
+          vfiotrace cat recorded.vft > edit.vfs && vfiotrace compile edit.vfs -o edited.vft
+        """
+    )
+
+    @Argument(help: "The text file to compile ('-' reads standard input).")
+    var scenario: String
+
+    @Option(name: .shortAndLong, help: "The trace file to write.")
+    var output: String
+
+    func run() throws {
+        let text = try readScenarioText(scenario)
+        let parsed: (TraceHeader, [Event])
+        do {
+            parsed = try TextParser.parse(text)
+        } catch let e as TextError {
+            throw Failure.trouble("\(scenario):\(e.line):\(e.column): \(e.message)")
+        }
+        var h = parsed.0
+        if h.tool.isEmpty { h.tool = toolVersion }
+        try writeTrace(output, header: h, events: parsed.1)
+    }
+}
+
+/// Reads a text scenario ('-' for standard input) as UTF-8.
+func readScenarioText(_ path: String) throws -> String {
+    var bytes = [UInt8]()
+    if path == "-" {
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress!, $0.count) }
+            if n <= 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+    } else {
+        let f: TraceFile
+        do { f = try TraceFile(path: path) } catch { throw Failure.trouble("\(path): \(error)") }
+        guard f.size <= 1 << 30 else { throw Failure.trouble("\(path): larger than 1 GiB; not a scenario") }
+        do { bytes = try f.read(at: 0, count: f.size) } catch { throw Failure.trouble("\(path): \(error)") }
+    }
+    guard let s = String(validating: bytes, as: UTF8.self) else {
+        throw Failure.trouble("\(path): not UTF-8 text (a binary trace? use `vfiotrace cat` to read one)")
+    }
+    return s
+}
+
+/// Writes `events` as a trace at `path`.
+func writeTrace(_ path: String, header: TraceHeader, events: [Event]) throws {
+    do {
+        let w = try TraceWriter(path: path, header: header)
+        for e in events { try w.append(e) }
+        try w.close()
+    } catch {
+        throw Failure.trouble("\(path): \(error)")
+    }
+}
+
+struct Cat: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a trace in the text form, one event a line.",
+        discussion: """
+        `compile` of this output gives back the same events. --from uses the trace's
+        seek index, so it decompresses only the frames it prints.
+
+        Examples:
+          vfiotrace cat trace.vft
+          vfiotrace cat trace.vft --from 1000 --count 20
+          vfiotrace cat trace.vft --no-header | grep dirty
+        """
+    )
+
+    @Argument(help: "The trace to print.")
+    var trace: String
+
+    @Option(help: "First event to print (0-based position in the trace).")
+    var from: UInt64 = 0
+
+    @Option(help: "How many events to print (default: all).")
+    var count: UInt64?
+
+    @Flag(help: "Leave out the !header lines.")
+    var noHeader = false
+
+    func run() throws {
+        let r = try openTrace(trace)
+        var out = OutputBuffer()
+        if !noHeader { for l in TextPrinter.headerLines(r.header) { out.line(l) } }
+        var printer = TextPrinter()
+        var printed: UInt64 = 0
+        var firstProblem: TraceReader.Problem? = nil
+        let limit = count ?? .max
+        if limit == 0 { out.flush(); return }
+        do {
+            try r.forEachEvent(from: from, problem: { p in
+                if firstProblem == nil { firstProblem = p }
+            }) { e in
+                out.line(printer.line(for: e))
+                printed += 1
+                return printed < limit
+            }
+        } catch {
+            out.flush()
+            throw Failure.trouble("\(trace): \(error)")
+        }
+        out.flush()
+        if let p = firstProblem {
+            throw Failure.trouble("\(trace): \(p) (printed the \(printed) events before and after it; `vfiotrace verify` for details)")
+        }
+    }
+}
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a trace's header, event counts per type, frames and compression.",
+        discussion: "Example:\n  vfiotrace info trace.vft"
+    )
+
+    @Argument(help: "The trace to describe.")
+    var trace: String
+
+    func run() throws {
+        let r = try openTrace(trace)
+        let s: TraceScan
+        do { s = try TraceScan.run(r) } catch { throw Failure.trouble("\(trace): \(error)") }
+        let h = r.header
+        var out = OutputBuffer()
+        out.line("file:          \(trace) (\(s.fileSize) bytes)")
+        out.line("format:        \(h.formatMajor).\(h.formatMinor), little-endian, page size \(h.pageSize)")
+        out.line("kernel:        \(h.kernelRelease.isEmpty ? "(none: not recorded on a kernel)" : h.kernelRelease)")
+        if !h.host.isEmpty { out.line("host:          \(h.host)") }
+        out.line("written by:    \(h.tool.isEmpty ? "(unknown)" : h.tool)")
+        out.line("capture mode:  \(h.captureMode.isEmpty ? "(unknown)" : h.captureMode)")
+        out.line("events:        \(s.events)")
+        for (name, n) in s.countsByType.sorted(by: { $0.key < $1.key }) {
+            out.line("  " + name + String(repeating: " ", count: max(1, 23 - name.count)) + "\(n)")
+        }
+        if let a = s.firstTime, let b = s.lastTime, b >= a {
+            out.line("time span:     \(TextSyntax.time(b - a).dropFirst()) s")
+        }
+        out.line("frames:        \(s.frames)")
+        let raw = r.storedIndex.map { $0.entries.reduce(0) { $0 + Int($1.contentSize) } }
+        if let raw, s.compressedBytes > 0 {
+            let ratio = Double(raw) / Double(s.compressedBytes)
+            out.line("compression:   \(raw) record bytes in \(s.compressedBytes) compressed (\(String(format1: ratio))x)")
+        } else {
+            out.line("compressed:    \(s.compressedBytes) bytes in frames")
+        }
+        if s.events > 0 {
+            out.line("per event:     \(String(format1: Double(s.compressedBytes) / Double(s.events))) bytes compressed")
+        }
+        if s.unknownRecords > 0 { out.line("unknown:       \(s.unknownRecords) records of newer types skipped") }
+        switch s.index {
+        case .intact: out.line("seek index:    present, \(r.storedIndex!.entries.count) frames")
+        case .missing: out.line("seek index:    missing (writer did not close the file; rebuilt by scanning)")
+        case .mismatch(let why): out.line("seek index:    does not match the file: \(why)")
+        }
+        let losses = s.countsByType["loss"] ?? 0
+        if losses > 0 { out.line("loss records:  \(losses)") }
+        if s.problems.isEmpty {
+            out.line("state:         intact")
+        } else {
+            out.line("state:         damaged: \(s.problems.count) problem(s), \(s.damagedBytes) bytes unreadable (see `vfiotrace verify`)")
+        }
+        out.flush()
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a trace end to end: header, every frame's checksums, records and the seek index.",
+        discussion: """
+        Exit 0: intact. Exit 1: damaged or incomplete (each problem is printed with
+        its offset and how much is lost; `vfiotrace recover` keeps the rest).
+        Exit 2: not readable as a trace at all.
+
+        Example:
+          vfiotrace verify trace.vft || vfiotrace recover trace.vft -o fixed.vft
+        """
+    )
+
+    @Argument(help: "The trace to check.")
+    var trace: String
+
+    func run() throws {
+        let r = try openTrace(trace)
+        let s: TraceScan
+        do { s = try TraceScan.run(r) } catch { throw Failure.trouble("\(trace): \(error)") }
+        var out = OutputBuffer()
+        for p in s.problems { out.line("\(trace): \(p)") }
+        switch s.index {
+        case .intact: break
+        case .missing: out.line("\(trace): incomplete: no seek index at the end (the writer was stopped before closing)")
+        case .mismatch(let why): out.line("\(trace): seek index does not match: \(why)")
+        }
+        if s.isIntact {
+            out.line("\(trace): intact: \(s.events) events in \(s.frames) frames")
+            out.flush()
+            return
+        }
+        let lost = s.knownLostEvents > 0 ? "\(s.knownLostEvents) events known lost" : "lost events unknown (no index to count them)"
+        out.line("\(trace): \(s.events) events readable in \(s.frames) frames; \(s.damagedBytes) bytes unreadable; \(s.problems.isEmpty ? "nothing lost" : lost)")
+        out.flush()
+        throw Failure(message: "", code: 1)
+    }
+}
+
+struct Recover: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy every intact event of a damaged trace into a new one, marking each loss.",
+        discussion: """
+        Writes a loss record where frames were unreadable, so replay and conformance
+        see the gap. Exit 0 when the output was written.
+
+        Example:
+          vfiotrace recover killed.vft -o recovered.vft
+        """
+    )
+
+    @Argument(help: "The damaged trace.")
+    var trace: String
+
+    @Option(name: .shortAndLong, help: "Where to write the recovered trace.")
+    var output: String
+
+    func validate() throws {
+        if output == trace { throw ValidationError("--output must differ from the input trace") }
+    }
+
+    func run() throws {
+        let r = try openTrace(trace)
+        let rep: TraceRecovery.Report
+        do {
+            rep = try TraceRecovery.recover(r, to: output, tool: toolVersion)
+        } catch {
+            throw Failure.trouble("\(output): \(error)")
+        }
+        var out = OutputBuffer()
+        for p in rep.scan.problems { out.line("\(trace): \(p)") }
+        out.line("\(output): kept \(rep.keptEvents) events, \(rep.lossRecords) loss record(s) added, \(rep.scan.damagedBytes) bytes dropped")
+        out.flush()
+    }
+}
+
+extension String {
+    init(format1 v: Double) {
+        let scaled = (v * 10).rounded() / 10
+        self = String(scaled)
+    }
+}

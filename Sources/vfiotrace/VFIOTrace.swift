@@ -1,0 +1,111 @@
+import ArgumentParser
+import Trace
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The version printed by `--version` and written into trace headers.
+let toolVersion = "vfiotrace 0.1.0"
+
+@main
+struct VFIOTrace: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vfiotrace",
+        abstract: "Record, replay and check Linux VFIO type1 dirty-page tracking.",
+        discussion: """
+        Traces (.vft) hold the VFIO_IOMMU_DIRTY_PAGES / UNMAP_DMA / MAP_DMA ioctls a
+        program made and the kernel's page-pin events, each with its inputs as passed
+        and its outcome. Scenarios (.vfs) are the same events as text, one a line.
+
+        Examples:
+          vfiotrace compile corpora/basic-tracking.vfs -o basic.vft
+          vfiotrace cat basic.vft --from 10 --count 5
+          vfiotrace info basic.vft
+          vfiotrace verify basic.vft && echo intact
+          vfiotrace recover damaged.vft -o saved.vft
+
+        Exit codes: 0 success, 1 a check found a difference or damage, 2 bad input
+        or trouble (the message names the file and byte offset).
+        """,
+        version: toolVersion,
+        subcommands: [Compile.self, Cat.self, Info.self, Verify.self, Recover.self]
+    )
+
+    /// Runs the command line, mapping every kind of failure to the
+    /// documented exit codes (argument-parser's usage code 64 becomes 2).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let e as Failure {
+            printError(e.message)
+            Glibc.exit(e.code)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Glibc.exit(0)
+            }
+            let msg = fullMessage(for: error)
+            if !msg.isEmpty { printError(msg) }
+            if let ec = error as? ExitCode, ec.rawValue == 1 { Glibc.exit(1) }
+            Glibc.exit(2)
+        }
+    }
+}
+
+/// An error with the exit code it should end the process with.
+struct Failure: Error {
+    var message: String
+    var code: Int32
+
+    /// Trouble: bad input, unreadable file (exit 2).
+    static func trouble(_ m: String) -> Failure { Failure(message: m, code: 2) }
+    /// A finding: damage, divergence (exit 1).
+    static func finding(_ m: String) -> Failure { Failure(message: m, code: 1) }
+}
+
+func printError(_ s: String) {
+    var s = s
+    if !s.hasPrefix("vfiotrace:") && !s.hasPrefix("Error:") && !s.hasPrefix("Usage:") { s = "vfiotrace: " + s }
+    if !s.hasSuffix("\n") { s += "\n" }
+    let bytes = Array(s.utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress!, $0.count) }
+}
+
+/// Opens a trace, turning every failure into a one-line message naming the file.
+func openTrace(_ path: String) throws -> TraceReader {
+    do {
+        return try TraceReader(path: path)
+    } catch {
+        throw Failure.trouble("\(path): \(error)")
+    }
+}
+
+/// Writes standard output through a buffer: printing a large trace line by
+/// line through `print` would dominate `cat`'s run time.
+struct OutputBuffer {
+    private var buf: [UInt8] = []
+
+    init() { buf.reserveCapacity(1 << 16) }
+
+    mutating func line(_ s: String) {
+        buf.append(contentsOf: s.utf8)
+        buf.append(10)
+        if buf.count >= 1 << 16 { flush() }
+    }
+
+    mutating func flush() {
+        var done = 0
+        while done < buf.count {
+            let n = buf.withUnsafeBytes { write(1, $0.baseAddress! + done, buf.count - done) }
+            if n <= 0 {
+                if n < 0 && errno == EINTR { continue }
+                // Reader went away (e.g. `| head`): stop quietly.
+                Glibc.exit(0)
+            }
+            done += n
+        }
+        buf.removeAll(keepingCapacity: true)
+    }
+}
