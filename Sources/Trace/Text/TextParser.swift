@@ -150,7 +150,7 @@ public struct TextParser {
         }
         guard k < tokens.count else { throw fail(tokens.last!.column, "expected an event after the prefix") }
         let verb = tokens[k]
-        var args = Args(tokens: Array(tokens[(k + 1)...]), parser: self, verb: String(verb.text))
+        var args = Args(tokens: Array(tokens[(k + 1)...]), parser: self, verb: String(verb.text), verbColumn: verb.column)
         var out = Outcome(tokens: outcome, parser: self)
         let body = try parseBody(verb, &args, &out)
         try args.finish()
@@ -196,12 +196,14 @@ public struct TextParser {
         var tokens: [Token]
         let parser: TextParser
         let verb: String
+        let verbColumn: Int
         var used: [Bool]
 
-        init(tokens: [Token], parser: TextParser, verb: String) {
+        init(tokens: [Token], parser: TextParser, verb: String, verbColumn: Int = 1) {
             self.tokens = tokens
             self.parser = parser
             self.verb = verb
+            self.verbColumn = verbColumn
             used = Array(repeating: false, count: tokens.count)
         }
 
@@ -254,13 +256,13 @@ public struct TextParser {
                 return v
             }
             guard let def else {
-                throw parser.fail(1, "\(verb): no \(key)= given and no earlier open to take it from")
+                throw parser.fail(verbColumn, "\(verb): no \(key)= given and no earlier open to take it from")
             }
             return def
         }
 
         mutating func required(_ key: String) throws(TextError) -> UInt64 {
-            guard let v = try u64(key) else { throw parser.fail(1, "\(verb) needs \(key)=") }
+            guard let v = try u64(key) else { throw parser.fail(verbColumn, "\(verb) needs \(key)=") }
             return v
         }
 

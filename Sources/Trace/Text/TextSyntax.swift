@@ -14,7 +14,7 @@ public enum TextSyntax {
     /// Spells a byte count the way kernel developers write it when exact
     /// (`4K`, `2M`, `8T`), otherwise in hex.
     public static func size(_ v: UInt64) -> String {
-        if v == 0 { return "0" }
+        if v < 1024 { return String(v) }
         let units: [(UInt64, String)] = [(1 << 60, "E"), (1 << 50, "P"), (1 << 40, "T"), (1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")]
         for (u, s) in units where v % u == 0 { return "\(v / u)\(s)" }
         return hex(v)

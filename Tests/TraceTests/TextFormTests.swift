@@ -1,0 +1,56 @@
+import Testing
+import Trace
+
+@Suite("Text form")
+struct TextFormTests {
+    @Test("scenario defaults fill in fds, argsz, flags and bitmap sizes")
+    func defaults() throws {
+        let (_, e) = try TextParser.parse("""
+            open /dev/vfio/vfio -> 3
+            open /dev/vfio/7 -> 9
+            group_set_container kind=emulated -> ok
+            dirty get iova=0x100000 size=1M -> ok dirty=[0,10..12]
+            unmap_dma iova=0x100000 size=1M bitmap
+            """)
+        #expect(e.map(\.seq) == [0, 1, 2, 3, 4])
+        #expect(e[2].body == .groupSetContainer(GroupSetContainer(fd: 9, container: 3, kind: .emulated, result: .ok(0))))
+        let bm = BitmapArg(pgsize: 4096, size: 32)
+        #expect(e[3].body == .dirtyPages(DirtyPages(fd: 3, argsz: 48, flags: 4, range: DirtyRange(iova: 0x100000, size: 1 << 20, bitmap: bm),
+                                                    result: .ok(0), bitmapOut: BitmapBytes(byteCount: 32, setBits: [0..<1, 10..<13]))))
+        #expect(e[4].body == .unmapDMA(UnmapDMA(fd: 3, argsz: 48, flags: 1, iova: 0x100000, size: 1 << 20, bitmap: bm)))
+    }
+
+    @Test("errors name the line and column", arguments: [
+        ("open /dev/vfio/vfio -> 3\nmap_dma iova=0x1000", 2, "needs size="),
+        ("open /dev/vfio/vfio -> 3\nmap_dma iova=0x1000 size=4Q -> ok", 2, "not a number"),
+        ("frobnicate", 1, "unknown event"),
+        ("open /dev/vfio/vfio -> 3\ndirty get iova=0 size=4K -> EWHAT", 2, "expected ok"),
+        ("open /dev/vfio/vfio -> 3\ndirty start bogus=1", 2, "unexpected 'bogus=1'"),
+        ("marker \"unterminated", 1, "unterminated"),
+        ("#5 marker \"a\"\n#3 marker \"b\"", 2, "goes backwards"),
+        ("marker \"a\"\n!kernel 6.1", 2, "before the first event"),
+        ("get_api_version", 1, "no earlier open"),
+    ] as [(String, Int, String)])
+    func errors(text: String, line: Int, needle: String) {
+        do {
+            _ = try TextParser.parse(text)
+            Issue.record("accepted: \(text)")
+        } catch let e as TextError {
+            #expect(e.line == line)
+            #expect(e.message.contains(needle), "\(e)")
+        } catch {
+            Issue.record("unexpected error \(error)")
+        }
+    }
+
+    @Test("numbers: hex, decimal and kernel-style sizes")
+    func numbers() {
+        #expect(TextSyntax.number("4K") == 4096)
+        #expect(TextSyntax.number("0x10") == 16)
+        #expect(TextSyntax.number("8T") == 1 << 43)
+        #expect(TextSyntax.number("16E") == nil) // overflow
+        #expect(TextSyntax.size(2 << 20) == "2M")
+        #expect(TextSyntax.size(4097) == "0x1001")
+        #expect(TextSyntax.size(48) == "48")
+    }
+}
