@@ -1,0 +1,16 @@
+// swift-tools-version:6.1
+// Benchmarks live in their own package so that the main build and `swift test`
+// never compile them. Run: scripts/bench (or swift run -c release trace-bench here).
+import PackageDescription
+
+let package = Package(
+    name: "vfiotrace-benchmarks",
+    dependencies: [.package(name: "vfiotrace", path: "..")],
+    targets: [
+        .executableTarget(
+            name: "trace-bench",
+            dependencies: [.product(name: "Trace", package: "vfiotrace")],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"])]
+        ),
+    ]
+)
