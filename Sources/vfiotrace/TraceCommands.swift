@@ -25,16 +25,45 @@ struct Compile: ParsableCommand {
 
     func run() throws {
         let text = try readScenarioText(scenario)
-        let parsed: (TraceHeader, [Event])
-        do {
-            parsed = try TextParser.parse(text)
-        } catch let e as TextError {
-            throw Failure.trouble("\(scenario):\(e.line):\(e.column): \(e.message)")
+        // Events go to the writer as they are parsed; the writer opens at the
+        // first event, once the !header lines before it are known.
+        var parser = TextParser()
+        var writer: TraceWriter? = nil
+        func open() throws -> TraceWriter {
+            if let writer { return writer }
+            var h = parser.header
+            if h.tool.isEmpty { h.tool = toolVersion }
+            do { writer = try TraceWriter(path: output, header: h) } catch { throw Failure.trouble("\(output): \(error)") }
+            return writer!
         }
-        var h = parsed.0
-        if h.tool.isEmpty { h.tool = toolVersion }
-        try writeTrace(output, header: h, events: parsed.1)
+        var lineNo = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNo += 1
+            let event: Event?
+            do {
+                event = try parser.parseLine(line, number: lineNo)
+            } catch {
+                // Leave no half-written trace behind; a file the writer never
+                // opened is not touched.
+                if writer != nil {
+                    writer = nil
+                    unlink(output)
+                }
+                throw Failure.trouble("\(scenario):\(error.line):\(error.column): \(error.message)")
+            }
+            if let event {
+                let w = try open()
+                do { try w.append(event) } catch { throw Failure.trouble("\(output): \(error)") }
+            }
+        }
+        do { try open().close() } catch let f as Failure { throw f } catch { throw Failure.trouble("\(output): \(error)") }
     }
+}
+
+/// Opens a trace and walks all of it.
+func scanTrace(_ path: String) throws -> (TraceReader, TraceScan) {
+    let r = try openTrace(path)
+    do { return (r, try TraceScan.run(r)) } catch { throw Failure.trouble("\(path): \(error)") }
 }
 
 /// Reads a text scenario ('-' for standard input) as UTF-8.
@@ -57,17 +86,6 @@ func readScenarioText(_ path: String) throws -> String {
         throw Failure.trouble("\(path): not UTF-8 text (a binary trace? use `vfiotrace cat` to read one)")
     }
     return s
-}
-
-/// Writes `events` as a trace at `path`.
-func writeTrace(_ path: String, header: TraceHeader, events: [Event]) throws {
-    do {
-        let w = try TraceWriter(path: path, header: header)
-        for e in events { try w.append(e) }
-        try w.close()
-    } catch {
-        throw Failure.trouble("\(path): \(error)")
-    }
 }
 
 struct Cat: ParsableCommand {
@@ -134,9 +152,7 @@ struct Info: ParsableCommand {
     var trace: String
 
     func run() throws {
-        let r = try openTrace(trace)
-        let s: TraceScan
-        do { s = try TraceScan.run(r) } catch { throw Failure.trouble("\(trace): \(error)") }
+        let (r, s) = try scanTrace(trace)
         let h = r.header
         var out = OutputBuffer()
         out.line("file:          \(trace) (\(s.fileSize) bytes)")
@@ -197,9 +213,7 @@ struct Verify: ParsableCommand {
     var trace: String
 
     func run() throws {
-        let r = try openTrace(trace)
-        let s: TraceScan
-        do { s = try TraceScan.run(r) } catch { throw Failure.trouble("\(trace): \(error)") }
+        let (_, s) = try scanTrace(trace)
         var out = OutputBuffer()
         for p in s.problems { out.line("\(trace): \(p)") }
         switch s.index {
