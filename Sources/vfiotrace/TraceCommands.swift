@@ -259,7 +259,7 @@ struct Recover: ParsableCommand {
         let r = try openTrace(trace)
         let rep: TraceRecovery.Report
         do {
-            rep = try TraceRecovery.recover(r, to: output, tool: toolVersion)
+            rep = try TraceRecovery.recover(r, to: output)
         } catch {
             throw Failure.trouble("\(output): \(error)")
         }

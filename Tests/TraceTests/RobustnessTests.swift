@@ -86,7 +86,7 @@ struct RobustnessTests {
         #expect(scan.knownLostEvents == UInt64(lost))
         #expect(!scan.isIntact)
 
-        let rep = try TraceRecovery.recover(r, to: dir + "/rec.vft", tool: "test")
+        let rep = try TraceRecovery.recover(r, to: dir + "/rec.vft")
         #expect(rep.keptEvents == UInt64(got.count))
         #expect(rep.lossRecords == 1)
         let rec = try TraceReader(path: dir + "/rec.vft")

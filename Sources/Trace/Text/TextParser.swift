@@ -155,7 +155,7 @@ public struct TextParser {
         let body = try parseBody(verb, &args, &out)
         try args.finish()
         try out.finish()
-        if sawEvent && seq < d.seq && seq != d.seq {
+        if sawEvent && seq < d.seq {
             throw fail(tokens.first!.column, "sequence number \(seq) goes backwards (expected at least \(d.seq))")
         }
         let e = Event(seq: seq, time: time, tid: tid, body)

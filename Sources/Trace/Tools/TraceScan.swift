@@ -124,7 +124,7 @@ public enum TraceRecovery {
         public var scan: TraceScan
     }
 
-    public static func recover(_ reader: TraceReader, to output: String, tool: String) throws -> Report {
+    public static func recover(_ reader: TraceReader, to output: String) throws -> Report {
         var header = reader.header
         header.formatMajor = TraceHeader.currentMajor
         header.formatMinor = TraceHeader.currentMinor

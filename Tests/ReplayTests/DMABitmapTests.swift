@@ -1,0 +1,117 @@
+import Testing
+import Trace
+@testable import Replay
+
+/// SplitMix64, so failures reproduce from the seed.
+struct Rand {
+    var s: UInt64
+    mutating func next() -> UInt64 {
+        s &+= 0x9E37_79B9_7F4A_7C15
+        var z = s
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite("Per-mapping bitmap and update_user_bitmap")
+struct DMABitmapTests {
+    /// update_user_bitmap spelled out bit by bit for a fresh bitmap: the
+    /// mapping's dirty pages land at `offset`, the caller's whole first word is
+    /// ORed in when the offset is not word-aligned, and whole words are written.
+    static func naive(user: [UInt8], dirty: Set<UInt64>, nbits: UInt64, offset: UInt64) -> [UInt8] {
+        var out = user
+        let s = offset % 64, co = Int(offset / 64)
+        let words = Int((nbits + s + 63) / 64)
+        for w in 0..<words {
+            var v: UInt64 = 0
+            for b in 0..<64 as Range<UInt64> {
+                let p = UInt64(w) * 64 + b
+                if p >= s && dirty.contains(p - s) && p - s < nbits { v |= 1 << b }
+            }
+            if w == 0 && s != 0 {
+                for i in 0..<8 { v |= UInt64(user[co * 8 + i]) << (8 * UInt64(i)) }
+            }
+            for i in 0..<8 { out[(co + w) * 8 + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) }
+        }
+        return out
+    }
+
+    @Test("matches the bit-by-bit algorithm at every offset and size", arguments: 0..<40 as Range<UInt64>)
+    func againstNaive(seed: UInt64) {
+        var r = Rand(s: seed)
+        let nbits = r.next() % 300 + 1
+        let offset = r.next() % 200
+        let size = Int((offset + nbits + 63) / 64 * 8 + (r.next() % 3) * 8)
+        var dirty = Set<UInt64>()
+        for _ in 0..<(r.next() % 60) { dirty.insert(r.next() % nbits) }
+        let prior: [UInt8] = seed % 2 == 0 ? [UInt8](repeating: 0xA5, count: size) : (0..<size).map { _ in UInt8(truncatingIfNeeded: r.next()) }
+        var bm = DMABitmap(nbits: nbits)
+        for p in dirty { bm.set(p, count: 1) }
+        var user = UserBitmapBuffer(size: size, prior: BitmapBytes(prior), pointer: .valid)
+        #expect(bm.updateUserBitmap(&user, pageOffset: offset, allDirty: false))
+        #expect(user.bytes == Self.naive(user: prior, dirty: dirty, nbits: nbits, offset: offset),
+                "nbits \(nbits) offset \(offset)")
+    }
+
+    @Test("all-dirty scope sets every page of the mapping and nothing past it")
+    func allDirty() {
+        var bm = DMABitmap(nbits: 100)
+        var user = UserBitmapBuffer(size: 32, prior: nil, pointer: .valid)
+        #expect(bm.updateUserBitmap(&user, pageOffset: 64, allDirty: true))
+        #expect(user.contents.setBitRuns() == [64..<164])
+    }
+
+    @Test("two mappings sharing a word are clubbed: the second keeps the first's bits")
+    func clubbing() {
+        var user = UserBitmapBuffer(size: 16, prior: nil, pointer: .valid)
+        var a = DMABitmap(nbits: 10), b = DMABitmap(nbits: 20)
+        a.set(0, count: 10)
+        b.set(0, count: 1)
+        b.set(19, count: 1)
+        #expect(a.updateUserBitmap(&user, pageOffset: 0, allDirty: false))
+        #expect(b.updateUserBitmap(&user, pageOffset: 10, allDirty: false))
+        #expect(user.contents.setBitRuns() == [0..<11, 29..<30])
+    }
+
+    @Test("words in holes are never written")
+    func holesUntouched() {
+        var user = UserBitmapBuffer(size: 32, prior: BitmapBytes(repeating: 0x5A, count: 32), pointer: .valid)
+        var bm = DMABitmap(nbits: 64)
+        #expect(bm.updateUserBitmap(&user, pageOffset: 128, allDirty: false))
+        #expect(Array(user.bytes[0..<16]) == [UInt8](repeating: 0x5A, count: 16))
+        #expect(Array(user.bytes[16..<24]) == [UInt8](repeating: 0, count: 8))
+        #expect(Array(user.bytes[24..<32]) == [UInt8](repeating: 0x5A, count: 8))
+    }
+
+    @Test("a shifted query leaves scratch bits that a later query reports past the mapping's end (rule 44)")
+    func staleScratch() {
+        // A 70-page mapping queried at page offset 60 is shifted left by 60
+        // across three words; the query's bitmap_clear(0, 70) then leaves
+        // bits 70..129 of the shifted copy standing. An aligned query of the
+        // same mapping copies words 0 and 1 and so reports pages 70..127,
+        // which lie past the mapping's end.
+        var bm = DMABitmap(nbits: 70)
+        bm.set(0, count: 70)
+        var user = UserBitmapBuffer(size: 24, prior: nil, pointer: .valid)
+        #expect(bm.updateUserBitmap(&user, pageOffset: 60, allDirty: false))
+        bm.clear(0, count: 70) // what the kernel does after the query
+        var again = UserBitmapBuffer(size: 16, prior: nil, pointer: .valid)
+        #expect(bm.updateUserBitmap(&again, pageOffset: 0, allDirty: false))
+        #expect(again.contents.setBitRuns() == [70..<128])
+    }
+
+    @Test("a NULL or unmapped buffer faults; a short one faults part-way")
+    func faults() {
+        var bm = DMABitmap(nbits: 64)
+        var null = UserBitmapBuffer(size: 16, prior: nil, pointer: .null)
+        #expect(!bm.updateUserBitmap(&null, pageOffset: 0, allDirty: true))
+        var short = UserBitmapBuffer(size: 24, prior: nil, pointer: UserPointer(.valid, accessibleBytes: 12))
+        var big = DMABitmap(nbits: 192)
+        #expect(!big.updateUserBitmap(&short, pageOffset: 0, allDirty: true))
+        #expect(Array(short.bytes[0..<12]) == [UInt8](repeating: 0xFF, count: 12))
+        #expect(Array(short.bytes[12..<24]) == [UInt8](repeating: 0, count: 12))
+        var ro = UserBitmapBuffer(size: 16, prior: nil, pointer: UserPointer(.readOnly))
+        #expect(!bm.updateUserBitmap(&ro, pageOffset: 3, allDirty: false), "leftover read works, the write faults")
+    }
+}
