@@ -22,28 +22,23 @@ public struct DMABitmap: Sendable, Equatable {
 
     /// `bitmap_set(bitmap, start, count)`: word at a time.
     public mutating func set(_ start: UInt64, count: UInt64) {
-        guard count > 0 else { return }
-        var bit = start
-        let end = start + count
-        while bit < end {
-            let w = Int(bit / 64), lo = bit % 64
-            let n = min(64 - lo, end - bit)
-            let mask: UInt64 = n == 64 ? ~0 : ((1 << n) - 1) << lo
-            words[w] |= mask
-            bit += n
-        }
+        forEachWord(start, count) { words[$0] |= $1 }
     }
 
     /// `bitmap_clear(bitmap, start, count)`.
     public mutating func clear(_ start: UInt64, count: UInt64) {
-        guard count > 0 else { return }
+        forEachWord(start, count) { words[$0] &= ~$1 }
+    }
+
+    /// Calls `body(wordIndex, mask)` for each word that bits
+    /// `[start, start + count)` touch, with the mask of those bits.
+    private func forEachWord(_ start: UInt64, _ count: UInt64, _ body: (Int, UInt64) -> Void) {
         var bit = start
         let end = start + count
         while bit < end {
-            let w = Int(bit / 64), lo = bit % 64
+            let lo = bit % 64
             let n = min(64 - lo, end - bit)
-            let mask: UInt64 = n == 64 ? ~0 : ((1 << n) - 1) << lo
-            words[w] &= ~mask
+            body(Int(bit / 64), n == 64 ? ~0 : ((1 << n) - 1) << lo)
             bit += n
         }
     }
