@@ -79,14 +79,14 @@ public struct DMABitmap: Sendable, Equatable {
     public mutating func updateUserBitmap(_ user: inout UserBitmapBuffer, pageOffset bitOffset: UInt64,
                                           allDirty: Bool) -> Bool {
         if allDirty { set(0, count: nbits) }
-        let copyOffset = Int(bitOffset / 64) * 8
+        let copyOffset = bitOffset / 64 * 8
         let shift = bitOffset % 64
         if shift != 0 {
             shiftLeft(shift, nbits: nbits + shift)
             guard let leftover = user.readWord(atByte: copyOffset) else { return false }
             words[0] |= leftover
         }
-        let bytes = Int(((nbits + shift + 63) / 64) * 8)
+        let bytes = (nbits + shift + 63) / 64 * 8
         return words.withUnsafeBufferPointer { user.write(words: $0, count: bytes, atByte: copyOffset) }
     }
 }

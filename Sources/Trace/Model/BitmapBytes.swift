@@ -109,6 +109,35 @@ public struct BitmapBytes: Equatable, Hashable, Sendable {
         return 0
     }
 
+    /// Calls `body(offset, segment)` for each piece of the bytes in `range`
+    /// (clipped to the buffer), in order; `offset` is where the piece starts.
+    public func forEachPiece(in range: Range<UInt64>, _ body: (UInt64, Segment) -> Void) {
+        var base: UInt64 = 0
+        for s in segments {
+            let n = s.byteCount
+            defer { base += n }
+            let lo = max(base, range.lowerBound), hi = min(base + n, range.upperBound)
+            if lo >= hi { continue }
+            switch s {
+            case .fill(let b, _): body(lo, .fill(b, count: hi - lo))
+            case .literal(let l): body(lo, .literal(Array(l[Int(lo - base)..<Int(hi - base)])))
+            }
+            if base + n >= range.upperBound { return }
+        }
+    }
+
+    /// The bytes in `range` (clipped to the buffer) as their own value.
+    public func slice(_ range: Range<UInt64>) -> BitmapBytes {
+        var b = Builder()
+        forEachPiece(in: range) { _, piece in
+            switch piece {
+            case .fill(let v, let n): b.append(v, count: n)
+            case .literal(let l): b.append(contentsOf: l)
+            }
+        }
+        return b.build()
+    }
+
     /// The set bits as sorted, maximal half-open ranges of bit numbers.
     public func setBitRuns() -> [Range<UInt64>] {
         var runs: [Range<UInt64>] = []
@@ -195,6 +224,11 @@ public struct BitmapBytes: Equatable, Hashable, Sendable {
 
         /// Appends little-endian words, taking whole-word runs of 0 and ~0 fast.
         public mutating func append(words: [UInt64]) {
+            words.withUnsafeBufferPointer { append(words: $0) }
+        }
+
+        /// Appends little-endian words, taking whole-word runs of 0 and ~0 fast.
+        public mutating func append(words: UnsafeBufferPointer<UInt64>) {
             var i = 0
             while i < words.count {
                 let w = words[i]

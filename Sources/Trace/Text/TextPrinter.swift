@@ -217,7 +217,8 @@ public struct TextPrinter {
     }
 
     /// `migration@24:v1,next=48,flags=0,hole=0,pgsizes=0x1000,max=256M`.
-    static func capability(_ c: InfoCapability) -> String {
+    /// One capability in the text form.
+    public static func capability(_ c: InfoCapability) -> String {
         let name: String = switch c.body {
         case .iovaRanges: "iova_range"
         case .migration: "migration"

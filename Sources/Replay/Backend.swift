@@ -1,0 +1,55 @@
+import Trace
+
+/// Something a trace can be replayed against: the bitmap engine, real VFIO,
+/// or a wrapper around either. Every check runs through this one seam.
+///
+/// A backend receives each event with its inputs as recorded (file
+/// descriptors in the trace's numbering; a backend that opens real files
+/// translates them) and returns the same event with the outcome fields set
+/// to what it observed.
+public protocol Backend: AnyObject {
+    /// A short name for reports: `engine:5.12`, `vfio:6.1.0-27-amd64`.
+    var name: String { get }
+    func perform(_ event: Event) -> Performed
+}
+
+/// One event as a backend performed it.
+public struct Performed: Sendable, Equatable {
+    /// The event's inputs with this backend's outcome.
+    public var event: Event
+    /// What else the backend has to say about this event.
+    public var notes: [BackendNote]
+
+    public init(_ event: Event, notes: [BackendNote] = []) {
+        self.event = event
+        self.notes = notes
+    }
+}
+
+/// Something a backend reports about an event besides its outcome.
+public enum BackendNote: Sendable, Equatable, CustomStringConvertible {
+    /// The backend cannot perform this kind of event (an undecoded ioctl, a
+    /// path it does not know); its outcome fields are left empty.
+    case notReplayed(String)
+    /// The modelled kernel would crash or corrupt memory here (for example
+    /// `kfree` of a vmalloc'd bitmap before 5.17, or v16's NULL dereference
+    /// on an unmap with no mapping). The outcome is the engine's best guess.
+    case hazard(String)
+    /// The kernel leaves this outcome field undefined (uninitialised stack
+    /// bytes); it must not be compared.
+    case unspecified(OutcomeField)
+
+    public var description: String {
+        switch self {
+        case .notReplayed(let s): "not replayed: \(s)"
+        case .hazard(let s): "kernel hazard: \(s)"
+        case .unspecified(let f): "unspecified: \(f.rawValue)"
+        }
+    }
+}
+
+/// An outcome field a backend can declare undefined.
+public enum OutcomeField: String, Sendable, Equatable {
+    /// Bytes 12..15 of the migration capability before 6.6 (rule 40).
+    case migrationCapHole = "migration capability bytes 12..15"
+}

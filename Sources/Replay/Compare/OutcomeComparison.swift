@@ -1,0 +1,248 @@
+import Trace
+
+/// How outcomes are compared.
+public struct ComparisonOptions: Sendable {
+    /// Count bitmap bits outside every mapping (holes between mappings and
+    /// bits past the range's end) as divergences. The kernel writes some of
+    /// them (rule 44's scratch residue, rule 29's whole words); the engine
+    /// models that, so strict is the default, and lenient is for comparing
+    /// against implementations that zero them.
+    public var strictOutsideMappings = true
+
+    public init(strictOutsideMappings: Bool = true) {
+        self.strictOutsideMappings = strictOutsideMappings
+    }
+}
+
+/// One way an event's outcome differs from what was expected.
+public enum Difference: Sendable, Equatable, CustomStringConvertible {
+    /// A scalar outcome field: the result, `unmap.size`, status flags, a
+    /// GET_INFO field.
+    case field(name: String, expected: String, actual: String)
+    /// The bitmap buffer after the call.
+    case bitmap(BitmapDifference)
+    /// The two events are not the same call (diff of two traces whose
+    /// workloads drifted apart).
+    case inputs(expected: String, actual: String)
+    /// The backend says the modelled kernel would crash here.
+    case hazard(String)
+
+    public var description: String {
+        switch self {
+        case .field(let n, let e, let a): "\(n): expected \(e), got \(a)"
+        case .bitmap(let b): b.description
+        case .inputs(let e, let a): "different calls: expected `\(e)`, got `\(a)`"
+        case .hazard(let s): "kernel hazard: \(s)"
+        }
+    }
+
+    /// Whether this difference makes the event divergent under `options`
+    /// (a bitmap difference only outside mappings counts only when strict).
+    public func counts(_ options: ComparisonOptions) -> Bool {
+        if case .bitmap(let b) = self, b.inMappings.isEmpty, b.lengths == nil {
+            return options.strictOutsideMappings
+        }
+        return true
+    }
+}
+
+/// A run of pages whose dirty bit differs.
+public struct PageRun: Sendable, Equatable {
+    /// Page numbers from the range's start (bit numbers of the buffer).
+    public var pages: Range<UInt64>
+    /// What the expectation said; the actual value is the opposite.
+    public var expectedDirty: Bool
+}
+
+/// How two bitmap buffers differ, split by whether the bits lie inside a
+/// mapping, with what is needed to name IOVAs.
+public struct BitmapDifference: Sendable, Equatable, CustomStringConvertible {
+    /// The IOVA bit 0 stands for, and the page size of a bit.
+    public var base: UInt64
+    public var pgsize: UInt64
+    public var inMappings: [PageRun]
+    /// Bits in holes between mappings or past the range's end.
+    public var outsideMappings: [PageRun]
+    /// Buffer lengths (expected, actual) when they differ.
+    public var lengths: (UInt64, UInt64)?
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.base == b.base && a.pgsize == b.pgsize && a.inMappings == b.inMappings
+            && a.outsideMappings == b.outsideMappings && a.lengths?.0 == b.lengths?.0 && a.lengths?.1 == b.lengths?.1
+    }
+
+    /// Up to `limit` lines such as `pages 512..767 (iova 0x300000..0x3fffff) expected clean, got dirty`.
+    public func lines(limit: Int = 8) -> [String] {
+        var out: [String] = []
+        if let (e, a) = lengths { out.append("bitmap length: expected \(e) bytes, got \(a)") }
+        func render(_ r: PageRun, _ where_: String) -> String {
+            let lo = r.pages.lowerBound, hi = r.pages.upperBound - 1
+            let pages = lo == hi ? "page \(lo)" : "pages \(lo)..\(hi)"
+            let iovaLo = base &+ lo &* pgsize, iovaHi = base &+ (hi + 1) &* pgsize &- 1
+            let what = r.expectedDirty ? "expected dirty, got clean" : "expected clean, got dirty"
+            return "\(pages) (iova \(TextSyntax.hex(iovaLo))..\(TextSyntax.hex(iovaHi)))\(where_) \(what)"
+        }
+        for r in inMappings.prefix(limit) { out.append(render(r, "")) }
+        if inMappings.count > limit { out.append("… and \(inMappings.count - limit) more runs inside mappings") }
+        let room = max(2, limit - min(limit, inMappings.count))
+        for r in outsideMappings.prefix(room) { out.append(render(r, " outside any mapping")) }
+        if outsideMappings.count > room { out.append("… and \(outsideMappings.count - room) more runs outside mappings") }
+        return out
+    }
+
+    public var description: String { lines().joined(separator: "; ") }
+}
+
+/// Compares the outcome of one event against an expectation. Only fields
+/// the expectation states are compared (a hand-written scenario may state
+/// only the result).
+public enum OutcomeComparison {
+    /// - Parameters:
+    ///   - coverage: page ranges (relative to the bitmap's base) that lie
+    ///     inside mappings, for splitting bitmap differences.
+    public static func differences(expected: Event, actual: Event, coverage: [Range<UInt64>],
+                                   ignored: Set<OutcomeField> = []) -> [Difference] {
+        var out: [Difference] = []
+        func field<T: Equatable>(_ name: String, _ e: T?, _ a: T?, _ show: (T) -> String) {
+            guard let e else { return }
+            if e != a { out.append(.field(name: name, expected: show(e), actual: a.map(show) ?? "nothing")) }
+        }
+        field("result", expected.result, actual.result, describe)
+        switch (expected.body, actual.body) {
+        case (.unmapDMA(let e), .unmapDMA(let a)):
+            field("unmap.size", e.sizeOut, a.sizeOut, TextSyntax.size)
+        case (.groupGetStatus(let e), .groupGetStatus(let a)):
+            field("status flags", e.flagsOut, a.flagsOut) { TextSyntax.flags($0, VFIOUAPI.groupStatusFlags) }
+        case (.getInfo(let e), .getInfo(let a)):
+            if let ei = e.info {
+                out += infoDifferences(ei, a.info, ignored: ignored)
+            }
+        case (.rawIoctl(let e), .rawIoctl(let a)):
+            field("argument out", e.argOut, a.argOut) { "\($0.count) bytes" }
+        default: break
+        }
+        if let eb = expected.bitmapOutcome, let expectedBits = eb.out {
+            let actualBits = actual.bitmapOutcome?.out
+            if actualBits != expectedBits {
+                out.append(.bitmap(bitmapDifference(expected: expectedBits, actual: actualBits ?? BitmapBytes(),
+                                                    base: eb.base, pgsize: eb.pgsize, coverage: coverage)))
+            }
+        }
+        return out
+    }
+
+    static func describe(_ r: CallResult) -> String {
+        switch r {
+        case .ok(let v): v == 0 ? "ok" : "ok (\(v))"
+        case .error(let e): ErrnoName.name(e)
+        }
+    }
+
+    static func infoDifferences(_ e: IOMMUInfo, _ a: IOMMUInfo?, ignored: Set<OutcomeField>) -> [Difference] {
+        guard var a else { return [.field(name: "info", expected: "written back", actual: "nothing")] }
+        var e = e
+        if ignored.contains(.migrationCapHole) {
+            func zeroHole(_ i: inout IOMMUInfo) {
+                for k in i.caps.indices {
+                    if case .migration(let f, _, let p, let m) = i.caps[k].body {
+                        i.caps[k].body = .migration(flags: f, hole: 0, pgsizeBitmap: p, maxDirtyBitmapSize: m)
+                    }
+                }
+            }
+            zeroHole(&e)
+            zeroHole(&a)
+        }
+        var out: [Difference] = []
+        func f<T: Equatable>(_ n: String, _ x: T, _ y: T) {
+            if x != y { out.append(.field(name: n, expected: "\(x)", actual: "\(y)")) }
+        }
+        f("info.argsz", e.argsz, a.argsz)
+        f("info.flags", e.flags, a.flags)
+        f("info.iova_pgsizes", TextSyntax.hex(e.iovaPgsizes), TextSyntax.hex(a.iovaPgsizes))
+        f("info.cap_offset", e.capOffset, a.capOffset)
+        let n = max(e.caps.count, a.caps.count)
+        for i in 0..<n {
+            let x = i < e.caps.count ? TextPrinter.capability(e.caps[i]) : "none"
+            let y = i < a.caps.count ? TextPrinter.capability(a.caps[i]) : "none"
+            f("info.cap[\(i)]", x, y)
+        }
+        return out
+    }
+
+    /// The differing bits of two buffers as runs, split by `coverage`.
+    public static func bitmapDifference(expected: BitmapBytes, actual: BitmapBytes, base: UInt64, pgsize: UInt64,
+                                        coverage: [Range<UInt64>]) -> BitmapDifference {
+        let n = min(expected.count, actual.count)
+        let e = clip(expected.setBitRuns(), to: n * 8)
+        let a = clip(actual.setBitRuns(), to: n * 8)
+        var runs: [PageRun] = []
+        for r in subtract(e, a) { runs.append(PageRun(pages: r, expectedDirty: true)) }
+        for r in subtract(a, e) { runs.append(PageRun(pages: r, expectedDirty: false)) }
+        runs.sort { $0.pages.lowerBound < $1.pages.lowerBound }
+        var inside: [PageRun] = [], outside: [PageRun] = []
+        for r in runs {
+            for (piece, covered) in split(r.pages, by: coverage) {
+                let pr = PageRun(pages: piece, expectedDirty: r.expectedDirty)
+                if covered { inside.append(pr) } else { outside.append(pr) }
+            }
+        }
+        return BitmapDifference(base: base, pgsize: pgsize, inMappings: inside, outsideMappings: outside,
+                                lengths: expected.count == actual.count ? nil : (expected.count, actual.count))
+    }
+
+    static func clip(_ runs: [Range<UInt64>], to limit: UInt64) -> [Range<UInt64>] {
+        runs.compactMap { r in r.lowerBound < limit ? r.lowerBound..<min(r.upperBound, limit) : nil }
+    }
+
+    /// `a` minus `b`, both sorted and non-overlapping.
+    static func subtract(_ a: [Range<UInt64>], _ b: [Range<UInt64>]) -> [Range<UInt64>] {
+        var out: [Range<UInt64>] = []
+        var j = 0
+        for r in a {
+            var lo = r.lowerBound
+            while j < b.count && b[j].upperBound <= lo { j += 1 }
+            var k = j
+            while k < b.count && b[k].lowerBound < r.upperBound {
+                if b[k].lowerBound > lo { out.append(lo..<b[k].lowerBound) }
+                lo = max(lo, b[k].upperBound)
+                k += 1
+            }
+            if lo < r.upperBound { out.append(lo..<r.upperBound) }
+        }
+        return out
+    }
+
+    /// `r` cut at the edges of `coverage` (sorted), each piece with whether
+    /// it lies inside.
+    static func split(_ r: Range<UInt64>, by coverage: [Range<UInt64>]) -> [(Range<UInt64>, Bool)] {
+        var out: [(Range<UInt64>, Bool)] = []
+        var lo = r.lowerBound
+        var i = coverage.partitioningIndex { $0.upperBound > lo }
+        while lo < r.upperBound {
+            if i < coverage.count && coverage[i].lowerBound <= lo {
+                let hi = min(r.upperBound, coverage[i].upperBound)
+                out.append((lo..<hi, true))
+                lo = hi
+                i += 1
+            } else {
+                let hi = min(r.upperBound, i < coverage.count ? coverage[i].lowerBound : r.upperBound)
+                out.append((lo..<hi, false))
+                lo = hi
+            }
+        }
+        return out
+    }
+}
+
+extension Array {
+    /// The first index whose element satisfies `pred`, for an array
+    /// partitioned so that all that fail come first.
+    func partitioningIndex(where pred: (Element) -> Bool) -> Int {
+        var lo = 0, hi = count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if pred(self[mid]) { hi = mid } else { lo = mid + 1 }
+        }
+        return lo
+    }
+}

@@ -1,0 +1,205 @@
+import Trace
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The container and group layer (`drivers/vfio/container.c`, `group.c`)
+/// and type1's attach/detach (vfio-semantics §2.10, §2.11).
+extension BitmapEngine {
+    /// `VFIO_CHECK_EXTENSION`: with no IOMMU set every driver is asked with
+    /// no state (only type1 is modelled); afterwards only type1 answers.
+    func checkExtension(_ c: ContainerState, _ ext: UInt64) -> CallResult {
+        let iommu = c.iommu
+        switch ext {
+        case 1, 3: return .ok(1)
+        case 9: return .ok(profile.unmapFlagMask & VFIOUAPI.unmapFlagAll != 0 ? 1 : 0)
+        case 10:
+            guard profile.unmapFlagMask & VFIOUAPI.unmapFlagVAddr != 0 else { return .ok(0) }
+            if profile.vaddrGuards { return .ok(iommu != nil && !iommu!.hasEmulatedGroups ? 1 : 0) }
+            return .ok(1)
+        case 4:
+            // DMA_CC: 0 without an IOMMU; with one, every domain enforces
+            // cache coherency (VT-d with snoop control: yes; vacuously yes
+            // with no domain).
+            return .ok(iommu == nil ? 0 : 1)
+        default: return .ok(0)
+        }
+    }
+
+    /// `VFIO_SET_IOMMU` (`vfio_ioctl_set_iommu`): needs at least one group
+    /// and no IOMMU yet; type1 takes TYPE1 (v1) and TYPE1v2.
+    func setIOMMU(_ c: ContainerState, _ type: UInt64) -> CallResult {
+        guard !c.groups.isEmpty, c.iommu == nil else { return .error(EINVAL) }
+        let v2: Bool
+        switch type {
+        case 1: v2 = false
+        case 3: v2 = true
+        case 9, 10:
+            // type1 answers CHECK_EXTENSION for these, so it is asked to
+            // open with them, and refuses.
+            return checkExtension(c, type) == .ok(1) ? .error(EINVAL) : .error(ENODEV)
+        default: return .error(ENODEV)
+        }
+        let t = Type1State(v2: v2, pageMask: host.pageMask, dmaEntryLimit: host.dmaEntryLimit)
+        for g in c.groups {
+            if let e = attach(g, to: t) {
+                for a in t.groups { a.attached = false }
+                return .error(e)
+            }
+        }
+        c.iommu = t
+        return .ok(0)
+    }
+
+    /// `vfio_iommu_type1_attach_group`: an emulated group joins with pinned
+    /// scope; an IOMMU-backed one gets a domain, maps every existing mapping
+    /// into it (`iommu_mapped`), narrows the page sizes and IOVA ranges and
+    /// counts as non-pinned. Returns an errno on failure.
+    func attach(_ g: GroupState, to t: Type1State) -> Int32? {
+        if profile.vaddrGuards && !t.vaddrInvalid.isEmpty { return EBUSY }
+        guard !t.groups.contains(where: { $0 === g }) else { return EINVAL }
+        if g.isEmulated {
+            g.pinnedScope = true
+        } else {
+            // The domain's aperture minus reserved regions must hold every
+            // existing mapping.
+            let ranges = host.domainIOVARanges
+            for m in t.mappings.all where !ranges.contains(where: { $0.contains(m.iova) && $0.contains(m.last) }) {
+                return EINVAL
+            }
+            t.iovaRanges = ranges
+            for m in t.mappings.all { m.iommuMapped = true }
+            var bitmap = t.pgsizeBitmap & host.domainPgsizeBitmap
+            if bitmap & (host.pageSize - 1) != 0 { bitmap = (bitmap & ~(host.pageSize - 1)) | host.pageSize }
+            t.pgsizeBitmap = bitmap
+            g.pinnedScope = false
+            t.nonPinnedGroups += 1
+        }
+        g.attached = true
+        t.groups.append(g)
+        return nil
+    }
+
+    /// `vfio_iommu_type1_detach_group`. When the last group goes every
+    /// mapping is removed; when the last IOMMU domain goes with emulated
+    /// groups left, mappings stay but are no longer `iommu_mapped`. A
+    /// non-pinned group leaving while tracking sets every bit of every
+    /// mapping from 5.12 (`vfio_iommu_populate_bitmap_full`, d0a78f91761f).
+    func detach(_ g: GroupState, from t: Type1State) {
+        t.groups.removeAll { $0 === g }
+        g.attached = false
+        if !g.isEmulated && !t.hasIOMMUDomain {
+            if t.groups.isEmpty {
+                removeAllMappings(t)
+            } else {
+                for m in t.mappings.all { m.iommuMapped = false }
+            }
+            t.pgsizeBitmap = host.pageMask
+            t.iovaRanges = []
+        } else if t.groups.isEmpty {
+            removeAllMappings(t)
+        }
+        if !g.pinnedScope && !g.isEmulated {
+            t.nonPinnedGroups -= 1
+            if profile.scope == .nonPinnedGroupCount && t.tracking {
+                for m in t.mappings.all { m.bitmap?.set(0, count: m.size >> t.pgshift) }
+            }
+        }
+    }
+
+    func removeAllMappings(_ t: Type1State) {
+        for m in t.mappings.all { freeBitmap(m) }
+        t.dmaAvail += UInt32(t.mappings.count)
+        t.mappings.removeAll()
+        t.vaddrInvalid = []
+    }
+
+    // MARK: Group ioctls
+
+    func groupGetStatus(_ x: GroupGetStatus) -> (CallResult, UInt32?) {
+        switch fds[x.fd] {
+        case nil: return (.error(EBADF), nil)
+        case .group(let g)?:
+            guard x.argsz >= 8 else { return (.error(EINVAL), nil) }
+            return (.ok(0), 1 | (g.container != nil ? 2 : 0))
+        case _?: return (.error(ENOTTY), nil)
+        }
+    }
+
+    /// `VFIO_GROUP_SET_CONTAINER`: EINVAL when the group already has one;
+    /// EBADF for a closed fd; a non-container fd is EBADFD from 6.0 (EINVAL
+    /// before). With an IOMMU already set the group is attached at once.
+    func groupSetContainer(_ x: GroupSetContainer) -> CallResult {
+        onGroup(x.fd) { g in
+            guard g.container == nil else { return .error(EINVAL) }
+            let c: ContainerState
+            switch fds[x.container] {
+            case nil: return .error(EBADF)
+            case .container(let found)?: c = found
+            case _?: return .error(profile.pinThroughDeviceCallback ? EBADFD : EINVAL)
+            }
+            if g.kind == .unknown || x.kind != .unknown { g.kind = x.kind }
+            if let t = c.iommu, let e = attach(g, to: t) { return .error(e) }
+            g.container = c
+            c.groups.append(g)
+            return .ok(0)
+        }
+    }
+
+    /// `VFIO_GROUP_UNSET_CONTAINER`: EINVAL without a container, EBUSY
+    /// while device fds are open. The last group out releases the IOMMU.
+    func unsetContainer(_ g: GroupState) -> CallResult {
+        guard let c = g.container else { return .error(EINVAL) }
+        guard g.deviceFDs == 0 else { return .error(EBUSY) }
+        if let t = c.iommu, g.attached { detach(g, from: t) }
+        c.groups.removeAll { $0 === g }
+        g.container = nil
+        if c.groups.isEmpty, let t = c.iommu {
+            removeAllMappings(t)
+            c.iommu = nil
+        }
+        return .ok(0)
+    }
+
+    /// `VFIO_GROUP_GET_DEVICE_FD`: needs the group in a container with an
+    /// IOMMU set. Any device name is taken to exist in the group.
+    func getDeviceFD(_ g: GroupState, recorded: CallResult?) -> CallResult {
+        guard let c = g.container, c.iommu != nil else { return .error(EINVAL) }
+        let fd = allocateFD(recorded: recorded)
+        fds[fd] = .device(g)
+        g.deviceFDs += 1
+        return .ok(Int64(fd))
+    }
+
+    // MARK: Bitmaps
+
+    /// `vfio_dma_bitmap_alloc`: EINVAL past `DIRTY_BITMAP_PAGES_MAX`, ENOMEM
+    /// past the engine's memory budget.
+    func allocateBitmap(_ m: DMAMapping, _ t: Type1State) -> Int32? {
+        let nbits = m.size >> t.pgshift
+        guard nbits <= profile.pagesMax else { return EINVAL }
+        let bytes = kernelBitmapBytes(nbits)
+        guard bitmapBytes + bytes <= bitmapMemoryLimit else { return ENOMEM }
+        bitmapBytes += bytes
+        m.bitmap = DMABitmap(nbits: nbits)
+        return nil
+    }
+
+    /// `vfio_dma_bitmap_free`. Before 5.17 it is `kfree`, which on a
+    /// vmalloc'd bitmap (over `KMALLOC_MAX_SIZE`) corrupts the host (D7).
+    func freeBitmap(_ m: DMAMapping) {
+        guard let b = m.bitmap else { return }
+        let bytes = kernelBitmapBytes(b.nbits)
+        if !profile.bitmapFreeIsKVFree && bytes > VFIOLimits.kmallocMaxSize {
+            notes.append(.hazard("kfree() of a vmalloc'd \(bytes)-byte dirty bitmap (mapping at 0x\(String(m.iova, radix: 16))): host memory corruption before 5.17 (2bed2ced40c9)"))
+        }
+        bitmapBytes -= bytes
+        m.bitmap = nil
+    }
+
+    /// Bytes the kernel allocates for a bitmap of `nbits`: the bitmap plus
+    /// the scratch u64 (none in v16).
+    func kernelBitmapBytes(_ nbits: UInt64) -> UInt64 {
+        VFIOLimits.dirtyBitmapBytes(nbits) + (profile.queryRange == .exactSingleMapping ? 0 : 8)
+    }
+}

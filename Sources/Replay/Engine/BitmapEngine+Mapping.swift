@@ -1,0 +1,167 @@
+import Trace
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What UNMAP_DMA returns and writes back.
+struct UnmapOutcome {
+    var result: CallResult?
+    /// `unmap.size`, written back only on success.
+    var sizeOut: UInt64?
+    /// The bitmap buffer, when the call reached it.
+    var bitmapOut: BitmapBytes?
+}
+
+/// MAP_DMA and UNMAP_DMA (vfio-semantics §2.7, §2.8).
+extension BitmapEngine {
+    /// `vfio_iommu_type1_map_dma` and `vfio_dma_do_map`, checks in the
+    /// kernel's order.
+    func mapDMA(_ t: Type1State, _ x: MapDMA) -> CallResult {
+        guard x.argsz >= VFIOUAPI.dmaMapSize, x.flags & ~profile.mapFlagMask == 0 else { return .error(EINVAL) }
+        let prot = x.flags & 3
+        let setVAddr = x.flags & 4 != 0
+        if (prot != 0 && setVAddr) || (prot == 0 && !setVAddr) { return .error(EINVAL) }
+        let pgsize = t.pgsize
+        guard x.size != 0, (x.size | x.iova | x.vaddr.pageOffset) & (pgsize - 1) == 0 else { return .error(EINVAL) }
+        let last = x.iova &+ (x.size - 1)
+        guard last >= x.iova else { return .error(EINVAL) }
+        let existing = t.mappings.firstOverlapping(x.iova, last)
+        if setVAddr {
+            // UPDATE_VADDR: restore the vaddr of an invalidated mapping.
+            guard let m = existing else { return .error(ENOENT) }
+            guard t.vaddrInvalid.contains(m.iova), m.iova == x.iova, m.size == x.size else { return .error(EINVAL) }
+            t.vaddrInvalid.remove(m.iova)
+            return .ok(0)
+        }
+        if existing != nil { return .error(EEXIST) }
+        guard t.dmaAvail > 0 else { return .error(ENOSPC) }
+        if !t.iovaRanges.isEmpty && !t.iovaRanges.contains(where: { $0.contains(x.iova) && $0.contains(last) }) {
+            return .error(EINVAL)
+        }
+        let iommuMapped = t.hasIOMMUDomain
+        if iommuMapped {
+            // vfio_pin_map_dma pins the whole range: a pointer that is not
+            // user memory, read-only memory for a writable mapping, or a
+            // range that runs into a hole fails to pin.
+            let ok: Bool
+            switch x.vaddr.pointerClass {
+            case .valid: ok = true
+            case .readOnly: ok = prot & 2 == 0
+            case .null, .unmapped, .kernel: ok = false
+            }
+            if !ok || (x.vaddr.accessibleBytes.map { $0 < x.size } ?? false) { return .error(EFAULT) }
+        }
+        let m = DMAMapping(iova: x.iova, size: x.size, vaddr: x.vaddr, prot: prot, iommuMapped: iommuMapped)
+        if t.tracking, let e = allocateBitmap(m, t) { return .error(e) }
+        t.mappings.insert(m)
+        t.dmaAvail -= 1
+        return .ok(0)
+    }
+
+    /// `vfio_iommu_type1_unmap_dma` and `vfio_dma_do_unmap`.
+    func unmapDMA(_ t: Type1State, _ x: UnmapDMA) -> UnmapOutcome {
+        func fail(_ e: Int32) -> UnmapOutcome { UnmapOutcome(result: .error(e)) }
+        let wantsBitmap = x.flags & VFIOUAPI.unmapFlagGetDirtyBitmap != 0
+        let all = x.flags & VFIOUAPI.unmapFlagAll != 0
+        let vaddr = x.flags & VFIOUAPI.unmapFlagVAddr != 0
+        guard x.argsz >= VFIOUAPI.dmaUnmapMinSize, x.flags & ~profile.unmapFlagMask == 0 else { return fail(EINVAL) }
+        if wantsBitmap && (all || vaddr) { return fail(EINVAL) }
+        if wantsBitmap {
+            guard x.argsz >= VFIOUAPI.dmaUnmapMinSize + VFIOUAPI.bitmapSize else { return fail(EINVAL) }
+            guard let b = x.bitmap else { return fail(EFAULT) }
+            guard b.data.pointerClass != .kernel else { return fail(EINVAL) }
+            let shift = UInt64(b.pgsize.trailingZeroBitCount & 63)
+            guard VFIOLimits.bitmapSizeIsValid(npages: x.size >> shift, size: b.size) else { return fail(EINVAL) }
+        }
+        // vfio_dma_do_unmap, under the lock.
+        if vaddr && profile.vaddrGuards && t.hasEmulatedGroups { return fail(EBUSY) }
+        let pgsize = t.pgsize
+        guard x.iova & (pgsize - 1) == 0 else { return fail(EINVAL) }
+        var size = x.size
+        if all {
+            guard x.iova == 0 && x.size == 0 else { return fail(EINVAL) }
+            size = .max
+        } else {
+            guard size != 0, size & (pgsize - 1) == 0, x.iova &+ (size - 1) >= x.iova else { return fail(EINVAL) }
+        }
+        var report = wantsBitmap
+        if wantsBitmap {
+            if !t.tracking {
+                // v16 unmapped anyway and skipped the bitmap.
+                if profile.unmapBitmapRequiresTracking { return fail(EINVAL) }
+                report = false
+            }
+            if x.bitmap!.pgsize != pgsize { return fail(EINVAL) }
+        }
+        let last = all ? UInt64.max : x.iova &+ (size - 1)
+        if profile.queryRange == .exactSingleMapping && wantsBitmap {
+            // v16 5/7: one mapping, exactly; none at all dereferenced NULL.
+            guard let m = t.mappings.firstOverlapping(x.iova, last) else {
+                notes.append(.hazard("v16 unmap with GET_DIRTY_BITMAP and no mapping in range: NULL dereference (kernel oops)"))
+                return fail(EFAULT)
+            }
+            guard m.iova == x.iova, m.size == size else { return fail(EINVAL) }
+        } else if t.v2 && !all {
+            if let m = t.mappings.containing(x.iova), m.iova != x.iova { return fail(EINVAL) }
+            if let m = t.mappings.containing(last), m.last != last { return fail(EINVAL) }
+        }
+
+        var buffer = report ? UserBitmapBuffer(size: x.bitmap!.size, prior: x.bitmap!.prior, pointer: x.bitmap!.data) : nil
+        var unmapped: UInt64 = 0
+        var removed: ArraySlice<DMAMapping> = []
+        var result = CallResult.ok(0)
+        let candidates = t.mappings.overlapping(x.iova, last)
+        if vaddr {
+            var marked: [UInt64] = []
+            for m in candidates {
+                if !t.v2 && x.iova > m.iova { break }
+                if t.vaddrInvalid.contains(m.iova) {
+                    for iova in marked { t.vaddrInvalid.remove(iova) }
+                    return UnmapOutcome(result: .error(EINVAL))
+                }
+                t.vaddrInvalid.insert(m.iova)
+                marked.append(m.iova)
+                unmapped &+= m.size
+            }
+            return UnmapOutcome(result: .ok(0), sizeOut: unmapped)
+        }
+        var end = candidates.startIndex
+        for m in candidates {
+            if !t.v2 && x.iova > m.iova { break }
+            // A mapping with pinned pages: the vendor driver is told to
+            // unpin (vfio_notify_dma_unmap) and does; its dirty bits stay.
+            m.pinned.removeAll()
+            if report {
+                let base = profile.queryRange == .exactSingleMapping ? m.iova : x.iova
+                if !writeUserBitmap(m, t, base: base, into: &buffer!) {
+                    result = .error(EFAULT)
+                    break
+                }
+            }
+            unmapped &+= m.size
+            end += 1
+        }
+        removed = candidates[candidates.startIndex..<end]
+        for m in removed { freeBitmap(m) }
+        t.mappings.remove(consecutive: removed)
+        t.dmaAvail += UInt32(removed.count)
+        return UnmapOutcome(result: result, sizeOut: result.isSuccess ? unmapped : nil,
+                            bitmapOut: buffer.flatMap { readableContents($0, x.bitmap!) })
+    }
+
+    /// `update_user_bitmap` for mapping `m` into the caller's buffer, with
+    /// bit 0 at `base`; in v16 the mapping's bitmap is copied unshifted.
+    /// Returns false on a fault.
+    func writeUserBitmap(_ m: DMAMapping, _ t: Type1State, base: UInt64, into buffer: inout UserBitmapBuffer) -> Bool {
+        let nbits = m.size >> t.pgshift
+        if m.bitmap == nil { m.bitmap = DMABitmap(nbits: nbits) }
+        let allDirty = t.reportsAllDirty(m, profile)
+        if profile.queryRange == .exactSingleMapping {
+            if allDirty { m.bitmap!.set(0, count: nbits) }
+            return m.bitmap!.words.withUnsafeBufferPointer {
+                buffer.write(words: $0, count: VFIOLimits.dirtyBitmapBytes(nbits), atByte: 0)
+            }
+        }
+        return m.bitmap!.updateUserBitmap(&buffer, pageOffset: (m.iova - base) >> t.pgshift, allDirty: allDirty)
+    }
+}

@@ -1,0 +1,124 @@
+import Trace
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Kernel-side events: `vfio_pin_pages`, `vfio_unpin_pages`, `vfio_dma_rw`
+/// (vfio-semantics §2.9).
+extension BitmapEngine {
+    /// The type1 state a device of group `n` reaches, and whether that
+    /// device may pin: it must be open (`vfio_assert_device_open`) and be an
+    /// emulated-IOMMU device (only those register `dma_unmap`, 6.0+; before,
+    /// the vendor driver's notifier played that part).
+    private func pinningContext(_ n: UInt32) -> Type1State? {
+        guard let g = groups[n], g.deviceFDs > 0, g.isEmulated, let t = g.container?.iommu, g.attached else { return nil }
+        return t
+    }
+
+    /// `vfio_pin_pages` → `vfio_iommu_type1_pin_pages`. A dirty bit is set
+    /// only for a page not already pinned (rule 25); success promotes the
+    /// group to pinned scope.
+    func pin(_ x: Pin) -> CallResult {
+        guard x.npage > 0 else { return .error(EINVAL) }
+        guard let t = pinningContext(x.group) else { return .error(EINVAL) }
+        guard x.npage <= host.pinPagesMaxEntries else { return .error(E2BIG) }
+        guard t.v2 else { return .error(EACCES) }
+        if profile.vaddrGuards && !t.vaddrInvalid.isEmpty { return .error(EBUSY) }
+        let page = host.pageSize
+        var done: [(DMAMapping, UInt64)] = []
+        func unwind(_ e: Int32) -> CallResult {
+            for (m, iova) in done { unpinOne(m, iova) }
+            return .error(e)
+        }
+        for i in 0..<UInt64(x.npage) {
+            let iova = x.iova &+ i * page
+            guard let m = t.mappings.firstOverlapping(iova, iova &+ (page - 1)) else { return unwind(EINVAL) }
+            guard m.prot & x.prot == x.prot else { return unwind(EPERM) }
+            if let refs = m.pinned[iova] {
+                m.pinned[iova] = refs + 1
+                done.append((m, iova))
+                continue
+            }
+            guard m.vaddr.pointerClass == .valid || (m.vaddr.pointerClass == .readOnly && x.prot & 2 == 0) else {
+                return unwind(EFAULT)
+            }
+            m.pinned[iova] = 1
+            done.append((m, iova))
+            if t.tracking {
+                if iova < m.iova {
+                    notes.append(.hazard("pin at 0x\(String(iova, radix: 16)) below its mapping: negative bit index"))
+                } else {
+                    m.bitmap?.set((iova - m.iova) >> t.pgshift, count: 1)
+                }
+            }
+        }
+        if let g = groups[x.group], !g.pinnedScope {
+            g.pinnedScope = true
+            t.nonPinnedGroups -= 1
+        }
+        return .ok(Int64(x.npage))
+    }
+
+    private func unpinOne(_ m: DMAMapping, _ iova: UInt64) {
+        guard let refs = m.pinned[iova] else { return }
+        m.pinned[iova] = refs > 1 ? refs - 1 : nil
+    }
+
+    /// `vfio_unpin_pages`: never touches dirty bits. From 6.0 it returns
+    /// nothing (no outcome); before, the pages done or EINVAL for none.
+    func unpin(_ x: Unpin) -> CallResult? {
+        let t = pinningContext(x.group)
+        if profile.pinThroughDeviceCallback {
+            guard let t, t.v2, x.npage <= host.pinPagesMaxEntries else { return nil }
+            _ = unpinPages(t, x)
+            return nil
+        }
+        guard x.npage > 0, let t else { return .error(EINVAL) }
+        guard x.npage <= host.pinPagesMaxEntries else { return .error(E2BIG) }
+        guard t.v2 else { return .error(EACCES) }
+        let n = unpinPages(t, x)
+        return n > 0 ? .ok(Int64(n)) : .error(EINVAL)
+    }
+
+    private func unpinPages(_ t: Type1State, _ x: Unpin) -> UInt32 {
+        let page = host.pageSize
+        for i in 0..<x.npage {
+            let iova = x.iova &+ UInt64(i) * page
+            guard let m = t.mappings.firstOverlapping(iova, iova &+ (page - 1)) else { return i }
+            unpinOne(m, iova)
+        }
+        return x.npage
+    }
+
+    /// `vfio_dma_rw` → `vfio_iommu_type1_dma_rw`: chunk by mapping; a
+    /// successful write while tracking sets the pages it touched (5.10+) or
+    /// `copied >> pgshift` bits (5.8–5.9.1, D4). Reads set nothing.
+    func dmaRW(_ x: DMARW) -> CallResult {
+        guard x.length > 0, let g = groups[x.group], g.deviceFDs > 0, let t = g.container?.iommu, g.attached else {
+            return .error(EINVAL)
+        }
+        if profile.vaddrGuards && !t.vaddrInvalid.isEmpty { return .error(EBUSY) }
+        var iova = x.iova
+        var remaining = x.length
+        while remaining > 0 {
+            guard let m = t.mappings.containing(iova) else { return .error(EINVAL) }
+            if (x.write && m.prot & 2 == 0) || m.prot & 1 == 0 { return .error(EPERM) }
+            let offset = iova - m.iova
+            let count = min(remaining, m.size - offset)
+            let usable = m.vaddr.pointerClass == .valid || (!x.write && m.vaddr.pointerClass == .readOnly)
+            guard usable else { return .error(EFAULT) }
+            if x.write && t.tracking {
+                let shift = t.pgshift
+                switch profile.dmaRWBits {
+                case .pagesTouched:
+                    m.bitmap?.set(offset >> shift, count: ((offset + count - 1) >> shift) - (offset >> shift) + 1)
+                case .copiedShift:
+                    m.bitmap?.set(offset >> shift, count: count >> shift)
+                }
+            }
+            iova &+= count
+            remaining -= count
+        }
+        return .ok(0)
+    }
+}

@@ -1,0 +1,114 @@
+import Trace
+
+/// One `struct vfio_dma`: a MAP_DMA the container holds.
+final class DMAMapping {
+    let iova: UInt64
+    let size: UInt64
+    let vaddr: UserPointer
+    /// IOMMU_READ (1) | IOMMU_WRITE (2), the same bits as the MAP flags.
+    let prot: UInt32
+    /// Mapped into a real IOMMU domain (pinned by the type1 driver itself);
+    /// with a non-pinned group attached this makes queries report every page.
+    var iommuMapped: Bool
+    /// `pfn_list`: pages pinned by an emulated device, by IOVA, with their
+    /// reference counts.
+    var pinned: [UInt64: UInt32] = [:]
+    /// Allocated only while tracking (`vfio_dma_bitmap_alloc`).
+    var bitmap: DMABitmap?
+
+    init(iova: UInt64, size: UInt64, vaddr: UserPointer, prot: UInt32, iommuMapped: Bool) {
+        self.iova = iova
+        self.size = size
+        self.vaddr = vaddr
+        self.prot = prot
+        self.iommuMapped = iommuMapped
+    }
+
+    /// The last byte (inclusive): a mapping may end exactly at 2^64.
+    var last: UInt64 { iova &+ (size &- 1) }
+
+    /// `vfio_dma_populate_bitmap`: one bit for every pinned page.
+    func populate(pgshift: UInt64) {
+        guard bitmap != nil else { return }
+        for iova in pinned.keys { bitmap!.set((iova &- self.iova) >> pgshift, count: 1) }
+    }
+}
+
+/// The container's `dma_list`: mappings sorted by IOVA, never overlapping.
+/// Lookups are binary searches; mappings arrive mostly in ascending order
+/// (QEMU maps guest RAM bottom-up), so insertion is cheap in practice.
+struct MappingIndex {
+    private(set) var all: [DMAMapping] = []
+
+    var count: Int { all.count }
+    var isEmpty: Bool { all.isEmpty }
+
+    /// Index of the first mapping whose last byte is at or above `x`.
+    private func firstEnding(atOrAfter x: UInt64) -> Int {
+        var lo = 0, hi = all.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if all[mid].last < x { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// The mapping that contains byte `x`.
+    func containing(_ x: UInt64) -> DMAMapping? {
+        let i = firstEnding(atOrAfter: x)
+        return i < all.count && all[i].iova <= x ? all[i] : nil
+    }
+
+    /// The first mapping overlapping bytes `[first, last]`
+    /// (`vfio_find_dma_first_node`).
+    func firstOverlapping(_ first: UInt64, _ last: UInt64) -> DMAMapping? {
+        let i = firstEnding(atOrAfter: first)
+        return i < all.count && all[i].iova <= last ? all[i] : nil
+    }
+
+    /// Mappings that start inside `[first, last]`, in order: the loop of
+    /// `vfio_iova_dirty_bitmap` (the bisect checks make them lie wholly
+    /// inside).
+    func starting(in first: UInt64, _ last: UInt64) -> ArraySlice<DMAMapping> {
+        var lo = 0, hi = all.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if all[mid].iova < first { lo = mid + 1 } else { hi = mid }
+        }
+        var end = lo
+        while end < all.count && all[end].iova <= last { end += 1 }
+        return all[lo..<end]
+    }
+
+    /// Mappings overlapping `[first, last]`, in order.
+    func overlapping(_ first: UInt64, _ last: UInt64) -> ArraySlice<DMAMapping> {
+        let lo = firstEnding(atOrAfter: first)
+        var end = lo
+        while end < all.count && all[end].iova <= last { end += 1 }
+        return all[lo..<end]
+    }
+
+    mutating func insert(_ m: DMAMapping) {
+        if let tail = all.last, tail.iova < m.iova {
+            all.append(m)
+        } else {
+            all.insert(m, at: firstEnding(atOrAfter: m.iova))
+        }
+    }
+
+    mutating func remove(_ m: DMAMapping) {
+        let i = firstEnding(atOrAfter: m.iova)
+        precondition(all[i] === m)
+        all.remove(at: i)
+    }
+
+    /// Removes `ms`, which are consecutive in the index, in one step.
+    mutating func remove(consecutive ms: ArraySlice<DMAMapping>) {
+        guard let first = ms.first else { return }
+        let i = firstEnding(atOrAfter: first.iova)
+        precondition(all[i] === first)
+        all.removeSubrange(i..<(i + ms.count))
+    }
+
+    mutating func removeAll() { all.removeAll() }
+}

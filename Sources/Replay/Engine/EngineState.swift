@@ -1,0 +1,73 @@
+import Trace
+
+/// A `/dev/vfio/vfio` container: its groups and, once SET_IOMMU succeeded,
+/// its type1 IOMMU.
+final class ContainerState {
+    var groups: [GroupState] = []
+    var iommu: Type1State?
+}
+
+/// A group (`/dev/vfio/N`). Its kind decides the dirty scope: an
+/// IOMMU-backed group that never pinned makes every mapped page dirty
+/// (vfio-semantics §2.10).
+final class GroupState {
+    let number: UInt32
+    var kind: GroupKind = .unknown
+    var fdOpen = false
+    var deviceFDs = 0
+    var container: ContainerState?
+    /// `group->pinned_page_dirty_scope`.
+    var pinnedScope = false
+    /// Attached to the container's type1 IOMMU (after SET_IOMMU).
+    var attached = false
+
+    init(number: UInt32) { self.number = number }
+
+    /// Emulated (mdev) groups have no IOMMU domain; unknown is taken as
+    /// IOMMU-backed, the common case (vfio-pci).
+    var isEmulated: Bool { kind == .emulated }
+}
+
+/// `struct vfio_iommu` of the type1 driver.
+final class Type1State {
+    let v2: Bool
+    var tracking = false
+    /// `iommu->pgsize_bitmap`: `PAGE_MASK` at open (5.16+; the same value
+    /// earlier once a group is attached), ANDed with every IOMMU domain's.
+    var pgsizeBitmap: UInt64
+    var mappings = MappingIndex()
+    var dmaAvail: UInt32
+    /// Attached groups, in attach order.
+    var groups: [GroupState] = []
+    /// `num_non_pinned_groups` (5.12+); before 5.12 the bool
+    /// `pinned_page_dirty_scope` is exactly `nonPinnedGroups == 0`, since it
+    /// is recomputed from the groups on every change.
+    var nonPinnedGroups = 0
+    /// `vaddr_invalid_count` (UNMAP with VADDR, 5.12+).
+    var vaddrInvalid: Set<UInt64> = []
+    /// The usable IOVA ranges (empty: every IOVA is allowed).
+    var iovaRanges: [ClosedRange<UInt64>] = []
+
+    init(v2: Bool, pageMask: UInt64, dmaEntryLimit: UInt32) {
+        self.v2 = v2
+        pgsizeBitmap = pageMask
+        dmaAvail = dmaEntryLimit
+    }
+
+    /// `1 << __ffs(pgsize_bitmap)`: the page size of every check and bit.
+    var pgsize: UInt64 { 1 << pgshift }
+    var pgshift: UInt64 { UInt64(pgsizeBitmap.trailingZeroBitCount) }
+
+    var hasIOMMUDomain: Bool { groups.contains { !$0.isEmulated } }
+    var hasEmulatedGroups: Bool { groups.contains { $0.isEmulated } }
+
+    /// Whether a query reports every page of `m` dirty: a non-pinned group
+    /// is attached and the mapping is in an IOMMU domain (5.8+), or, in the
+    /// v16 patch, whenever it is in one.
+    func reportsAllDirty(_ m: DMAMapping, _ profile: KernelProfile) -> Bool {
+        switch profile.scope {
+        case .everyIOMMUMapped: m.iommuMapped
+        case .pinnedScopeFlag, .nonPinnedGroupCount: nonPinnedGroups > 0 && m.iommuMapped
+        }
+    }
+}

@@ -1,0 +1,231 @@
+import Trace
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The kernel behaviours the bitmap engine can switch between, each a named
+/// decision that changed across kernel versions (vfio-semantics §3 and §5).
+/// A preset is the set of decisions of one kernel line; `auto` picks a preset
+/// from a trace header's kernel release.
+///
+/// Every switch says which commit or version changed it, so that a
+/// difference between two profiles reads as a kernel change, not an accident.
+public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
+    /// The preset's name (`v16`, `5.8`, … `latest`), or a custom name.
+    public var name: String
+    /// One line on what this profile stands for.
+    public var summary: String
+
+    /// `VFIO_IOMMU_DIRTY_PAGES` exists (5.8, d6a4c185660c). Without it the
+    /// ioctl is ENOTTY and `GET_DIRTY_BITMAP` is an unknown unmap flag (D1).
+    public var hasDirtyTracking: Bool
+
+    /// Which ranges GET_BITMAP and UNMAP+bitmap accept (D12).
+    public enum QueryRangeRule: String, Sendable, Hashable {
+        /// The seed's v16 patch: the range must be exactly one `vfio_dma`; the
+        /// mapping's bitmap is copied to the start of the buffer unshifted.
+        case exactSingleMapping = "exact-single-mapping"
+        /// 5.8 as merged: any span of whole mappings, with holes; a range that
+        /// bisects a mapping is EINVAL; bits are shifted to each mapping's
+        /// offset from the range start (`update_user_bitmap`).
+        case wholeMappingSpan = "whole-mapping-span"
+    }
+    public var queryRange: QueryRangeRule
+
+    /// `DIRTY_BITMAP_PAGES_MAX`: `INT_MAX - 1` in v16, `INT_MAX` from 5.8.
+    /// A mapping with more pages cannot have a bitmap (START and MAP fail).
+    public var pagesMax: UInt64
+
+    /// How many bits a successful `vfio_dma_rw()` write sets (D4).
+    public enum DMARWBitCount: String, Sendable, Hashable {
+        /// 5.8–5.9.1: `copied >> pgshift` bits from `offset >> pgshift`; a
+        /// sub-page write sets none and an unaligned one misses its last page.
+        case copiedShift = "copied-shift"
+        /// 5.10+ (2c5af98592f6, stable 5.9.2): every page the write touched.
+        case pagesTouched = "pages-touched"
+    }
+    public var dmaRWBits: DMARWBitCount
+
+    /// What makes a query report a mapping all-dirty (§2.10, D5).
+    public enum DirtyScopeModel: String, Sendable, Hashable {
+        /// v16 4/7: every `iommu_mapped` mapping, whatever the groups did.
+        case everyIOMMUMapped = "iommu-mapped"
+        /// 5.8–5.11: `iommu->pinned_page_dirty_scope`, recomputed from the
+        /// groups; a detach can promote the scope and lose the all-dirty
+        /// information of mapped pages.
+        case pinnedScopeFlag = "pinned-scope-flag"
+        /// 5.12+ (010321565a7d, d0a78f91761f): the counter
+        /// `num_non_pinned_groups`; detaching a non-pinned group while
+        /// tracking sets every bit of every mapping once
+        /// (`vfio_iommu_populate_bitmap_full`).
+        case nonPinnedGroupCount = "non-pinned-group-count"
+    }
+    public var scope: DirtyScopeModel
+
+    /// The errno of `DIRTY_PAGES` with `flags == 0`. 5.8 falls through to the
+    /// ioctl's ENOTTY when `__ffs(0) == __fls(0)` happens to hold (CPU
+    /// dependent; x86 gives ENOTTY in practice); 5.9+ returns EINVAL
+    /// (ccd59dce1a21, D3).
+    public var flagsZeroErrno: Int32
+
+    /// Flags UNMAP_DMA accepts: GET_DIRTY_BITMAP only until 5.11, plus ALL and
+    /// VADDR from 5.12 (D6); GET_DIRTY_BITMAP with ALL or VADDR is EINVAL.
+    public var unmapFlagMask: UInt32
+    /// Flags MAP_DMA accepts: READ|WRITE, plus VADDR from 5.12.
+    public var mapFlagMask: UInt32
+
+    /// UNMAP with GET_DIRTY_BITMAP while tracking is off: v16 unmapped and
+    /// silently skipped the bitmap; 5.8 returns EINVAL.
+    public var unmapBitmapRequiresTracking: Bool
+
+    /// The migration capability's id: 2 (1 in 5.8-rc1/rc2, colliding with
+    /// IOVA_RANGE, D2).
+    public var migrationCapID: UInt16
+    /// The capability's bytes 12..15 are zeroed (cd24e2a60af6, 6.6 and
+    /// stable); before, they are kernel stack and must not be compared.
+    public var migrationCapHoleZeroed: Bool
+    /// Capabilities are 8-byte aligned and `info` has the explicit pad
+    /// (a881b496941f, 6.6, D9).
+    public var alignedCapabilities: Bool
+    /// The DMA_AVAIL capability exists (5.10).
+    public var dmaAvailCap: Bool
+
+    /// Pins and `dma_rw` come through a device callback API that checks the
+    /// device is open and registered (6.0, "vfio: Replace the DMA unmapping
+    /// notifier with a callback", D11); `vfio_unpin_pages` returns nothing.
+    /// Before, a registered notifier was needed and unpin returned a count.
+    public var pinThroughDeviceCallback: Bool
+
+    /// The 6.x guards around invalidated vaddrs (UNMAP with VADDR): UNMAP
+    /// VADDR while emulated groups are attached is EBUSY, pins and `dma_rw`
+    /// are EBUSY while any vaddr is invalid, and CHECK_EXTENSION
+    /// UPDATE_VADDR answers 0 with emulated groups (5.12 blocked instead,
+    /// then 6.x reverted that to these errors).
+    public var vaddrGuards: Bool
+
+    /// Dirty bitmaps are freed with `kvfree` (2bed2ced40c9, 5.17, D7). Before,
+    /// `kfree` of a vmalloc'd bitmap (larger than 4 MiB, i.e. a mapping over
+    /// 128 GiB at 4 KiB) corrupts the host: the engine reports a hazard.
+    public var bitmapFreeIsKVFree: Bool
+
+    public var description: String { name }
+
+    // MARK: Presets
+
+    /// The seed: "[PATCH v16 Kernel 4/7]" and "5/7" (March 2020), never released.
+    public static let v16 = KernelProfile(
+        name: "v16", summary: "the seed's v16 patch: exact single-mapping queries, INT_MAX-1 pages",
+        hasDirtyTracking: true, queryRange: .exactSingleMapping, pagesMax: UInt64(Int32.max) - 1,
+        dmaRWBits: .copiedShift, scope: .everyIOMMUMapped, flagsZeroErrno: ENOTTY,
+        unmapFlagMask: 1, mapFlagMask: 3, unmapBitmapRequiresTracking: false,
+        migrationCapID: 2, migrationCapHoleZeroed: false, alignedCapabilities: false, dmaAvailCap: false,
+        pinThroughDeviceCallback: false, vaddrGuards: false, bitmapFreeIsKVFree: false)
+
+    /// Linux 5.8 as released: multi-mapping queries, the dma_rw undercount,
+    /// the bool dirty scope, flags==0 ENOTTY.
+    public static let v5_8 = KernelProfile(
+        name: "5.8", summary: "Linux 5.8: merged series, dma_rw undercount, bool scope, flags=0 ENOTTY",
+        hasDirtyTracking: true, queryRange: .wholeMappingSpan, pagesMax: UInt64(Int32.max),
+        dmaRWBits: .copiedShift, scope: .pinnedScopeFlag, flagsZeroErrno: ENOTTY,
+        unmapFlagMask: 1, mapFlagMask: 3, unmapBitmapRequiresTracking: true,
+        migrationCapID: 2, migrationCapHoleZeroed: false, alignedCapabilities: false, dmaAvailCap: false,
+        pinThroughDeviceCallback: false, vaddrGuards: false, bitmapFreeIsKVFree: false)
+
+    /// Linux 5.10: dma_rw counts every touched page, DMA_AVAIL, flags==0 EINVAL.
+    public static let v5_10 = v5_8.with(name: "5.10", summary: "Linux 5.10: dma_rw fix, DMA_AVAIL cap, flags=0 EINVAL") {
+        $0.dmaRWBits = .pagesTouched
+        $0.flagsZeroErrno = EINVAL
+        $0.dmaAvailCap = true
+    }
+
+    /// Linux 5.12: the non-pinned group counter with populate-on-detach,
+    /// UNMAP ALL and VADDR.
+    public static let v5_12 = v5_10.with(name: "5.12", summary: "Linux 5.12: scope counter, populate on detach, unmap ALL/VADDR") {
+        $0.scope = .nonPinnedGroupCount
+        $0.unmapFlagMask = 7
+        $0.mapFlagMask = 7
+    }
+
+    /// Linux 5.17: bitmaps freed with kvfree.
+    public static let v5_17 = v5_12.with(name: "5.17", summary: "Linux 5.17: kvfree of bitmaps (no host crash on huge mappings)") {
+        $0.bitmapFreeIsKVFree = true
+    }
+
+    /// Linux 6.6: the pin API through device callbacks (6.0), zeroed and
+    /// aligned capabilities.
+    public static let v6_6 = v5_17.with(name: "6.6", summary: "Linux 6.6: device-callback pin API (6.0), zeroed and aligned caps") {
+        $0.pinThroughDeviceCallback = true
+        $0.vaddrGuards = true
+        $0.migrationCapHoleZeroed = true
+        $0.alignedCapabilities = true
+    }
+
+    /// The newest source (6.16+: the alloc_all unwind fix, which only
+    /// changes kernel memory, not what userspace sees).
+    public static let latest = v6_6.with(name: "latest", summary: "newest source (6.16+)") { _ in }
+
+    /// Every preset, oldest first.
+    public static let presets: [KernelProfile] = [v16, v5_8, v5_10, v5_12, v5_17, v6_6, latest]
+
+    /// The preset called `name`, or nil.
+    public static func preset(named name: String) -> KernelProfile? {
+        presets.first { $0.name == name }
+    }
+
+    /// The preset for a kernel release string such as `6.1.0-27-amd64`: the
+    /// newest preset not newer than it. Nil when the release does not parse
+    /// or predates 5.8 (no dirty tracking at all).
+    public static func forKernelRelease(_ release: String) -> KernelProfile? {
+        let digits = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        guard digits.count == 2 else { return nil }
+        let v = (digits[0], digits[1])
+        func atLeast(_ a: Int, _ b: Int) -> Bool { v.0 > a || (v.0 == a && v.1 >= b) }
+        // Debian's 6.1 carries the stable backport of cd24e2a60af6 (zeroed
+        // hole) but not a881b496941f (alignment); since the hole is not
+        // compared unless zeroed, the 6.0 pin API decides: 5.17 + callbacks.
+        if atLeast(6, 6) { return atLeast(6, 16) ? latest : v6_6 }
+        if atLeast(6, 0) {
+            return v5_17.with(name: "6.0", summary: "Linux 6.0–6.5: device-callback pin API") {
+                $0.pinThroughDeviceCallback = true
+                $0.vaddrGuards = true
+            }
+        }
+        if atLeast(5, 17) { return v5_17 }
+        if atLeast(5, 12) { return v5_12 }
+        if atLeast(5, 10) { return v5_10 }
+        if atLeast(5, 8) { return v5_8 }
+        return nil
+    }
+
+    /// A copy with another name and some switches changed.
+    public func with(name: String, summary: String, _ change: (inout KernelProfile) -> Void) -> KernelProfile {
+        var p = self
+        p.name = name
+        p.summary = summary
+        change(&p)
+        return p
+    }
+
+    /// The switches as `name=value` lines, for `vfiotrace profiles` and for
+    /// showing what differs between two profiles.
+    public var switches: [(name: String, value: String)] {
+        [
+            ("dirty-tracking", hasDirtyTracking ? "yes" : "no"),
+            ("query-range", queryRange.rawValue),
+            ("pages-max", String(pagesMax)),
+            ("dma-rw-bits", dmaRWBits.rawValue),
+            ("dirty-scope", scope.rawValue),
+            ("flags-zero-errno", ErrnoName.name(flagsZeroErrno)),
+            ("unmap-flags", "0x" + String(unmapFlagMask, radix: 16)),
+            ("map-flags", "0x" + String(mapFlagMask, radix: 16)),
+            ("unmap-bitmap-needs-tracking", unmapBitmapRequiresTracking ? "yes" : "no"),
+            ("migration-cap-id", String(migrationCapID)),
+            ("migration-cap-hole-zeroed", migrationCapHoleZeroed ? "yes" : "no"),
+            ("aligned-caps", alignedCapabilities ? "yes" : "no"),
+            ("dma-avail-cap", dmaAvailCap ? "yes" : "no"),
+            ("pin-device-callback", pinThroughDeviceCallback ? "yes" : "no"),
+            ("vaddr-guards", vaddrGuards ? "yes" : "no"),
+            ("bitmap-kvfree", bitmapFreeIsKVFree ? "yes" : "no"),
+        ]
+    }
+}
