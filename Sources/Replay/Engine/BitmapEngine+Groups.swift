@@ -71,7 +71,7 @@ extension BitmapEngine {
             for m in t.mappings.all { m.iommuMapped = true }
             var bitmap = t.pgsizeBitmap & host.domainPgsizeBitmap
             if bitmap & (host.pageSize - 1) != 0 { bitmap = (bitmap & ~(host.pageSize - 1)) | host.pageSize }
-            t.pgsizeBitmap = bitmap
+            setPgsizeBitmap(bitmap, t)
             g.pinnedScope = false
             t.nonPinnedGroups += 1
         }
@@ -94,7 +94,7 @@ extension BitmapEngine {
             } else {
                 for m in t.mappings.all { m.iommuMapped = false }
             }
-            t.pgsizeBitmap = host.pageMask
+            setPgsizeBitmap(host.pageMask, t)
             t.iovaRanges = []
         } else if t.groups.isEmpty {
             removeAllMappings(t)
@@ -103,6 +103,22 @@ extension BitmapEngine {
             t.nonPinnedGroups -= 1
             if profile.scope == .nonPinnedGroupCount && t.tracking {
                 for m in t.mappings.all { m.bitmap?.set(0, count: m.size >> t.pgshift) }
+            }
+        }
+    }
+
+    /// `vfio_update_pgsize_bitmap`. Bitmaps are not reallocated: after a
+    /// change while tracking, the kernel reads and writes them at the new
+    /// granularity (rule 45), past their end when the page shrank.
+    func setPgsizeBitmap(_ bitmap: UInt64, _ t: Type1State) {
+        let old = t.pgshift
+        t.pgsizeBitmap = bitmap
+        guard t.tracking, t.pgshift != old else { return }
+        for m in t.mappings.all where m.bitmap != nil {
+            let n = m.size >> t.pgshift
+            if n > m.bitmap!.nbits {
+                notes.append(.hazard("page size shrank while tracking: the bitmap of the mapping at 0x\(String(m.iova, radix: 16)) (\(m.bitmap!.nbits) bits) is used for \(n) pages, past its allocation"))
+                m.bitmap!.ensureCapacity(bits: n)
             }
         }
     }

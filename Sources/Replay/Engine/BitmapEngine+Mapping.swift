@@ -162,6 +162,7 @@ extension BitmapEngine {
                 buffer.write(words: $0, count: VFIOLimits.dirtyBitmapBytes(nbits), atByte: 0)
             }
         }
-        return m.bitmap!.updateUserBitmap(&buffer, pageOffset: (m.iova - base) >> t.pgshift, allDirty: allDirty)
+        return m.bitmap!.updateUserBitmap(&buffer, pageOffset: (m.iova - base) >> t.pgshift, allDirty: allDirty,
+                                          nbits: nbits)
     }
 }

@@ -6,7 +6,7 @@
 /// are not cleared by the kernel's `bitmap_clear(…, 0, nbits)` after a
 /// query, so they are kept here too (rule 44).
 public struct DMABitmap: Sendable, Equatable {
-    /// Pages of the mapping (`dma->size >> pgshift`).
+    /// Pages of the mapping (`dma->size >> pgshift`) when it was allocated.
     public let nbits: UInt64
     /// `ceil(nbits / 64) + 1` words.
     public private(set) var words: [UInt64]
@@ -14,6 +14,15 @@ public struct DMABitmap: Sendable, Equatable {
     public init(nbits: UInt64) {
         self.nbits = nbits
         words = [UInt64](repeating: 0, count: Int((nbits + 63) / 64) + 1)
+    }
+
+    /// Makes room for `count` bits plus the scratch word. The kernel never
+    /// reallocates: when the smallest IOMMU page shrinks while tracking
+    /// (rule 45) it writes past its allocation; the engine grows instead and
+    /// reports a hazard.
+    mutating func ensureCapacity(bits count: UInt64) {
+        let need = Int((count + 63) / 64) + 1
+        if need > words.count { words.append(contentsOf: repeatElement(0, count: need - words.count)) }
     }
 
     public func test(_ bit: UInt64) -> Bool {
@@ -75,9 +84,13 @@ public struct DMABitmap: Sendable, Equatable {
     /// The shift is left in this bitmap, as in the kernel; the caller clears
     /// `[0, nbits)` and repopulates afterwards.
     ///
+    /// `nbits` is `dma->size >> pgshift` at the time of the call, which
+    /// differs from the allocation when the page size changed (rule 45).
+    ///
     /// - Returns: false on a fault (EFAULT).
     public mutating func updateUserBitmap(_ user: inout UserBitmapBuffer, pageOffset bitOffset: UInt64,
-                                          allDirty: Bool) -> Bool {
+                                          allDirty: Bool, nbits: UInt64? = nil) -> Bool {
+        let nbits = nbits ?? self.nbits
         if allDirty { set(0, count: nbits) }
         let copyOffset = bitOffset / 64 * 8
         let shift = bitOffset % 64
