@@ -12,5 +12,13 @@ let package = Package(
             dependencies: [.product(name: "Trace", package: "vfiotrace")],
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
         ),
+        .executableTarget(
+            name: "engine-bench",
+            dependencies: [
+                .product(name: "Trace", package: "vfiotrace"),
+                .product(name: "Replay", package: "vfiotrace"),
+            ],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"])]
+        ),
     ]
 )

@@ -23,6 +23,9 @@ struct VFIOTrace: ParsableCommand {
           vfiotrace info basic.vft
           vfiotrace verify basic.vft && echo intact
           vfiotrace recover damaged.vft -o saved.vft
+          vfiotrace replay corpora/basic-tracking.vfs --profile 5.10
+          vfiotrace diff recorded-6.1.vft recorded-6.12.vft
+          vfiotrace profiles --compare 5.10 5.12
 
         Exit codes: 0 success, 1 a check found a difference or damage, 2 bad input
         or trouble (the message names the file and byte offset).

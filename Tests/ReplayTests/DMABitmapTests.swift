@@ -105,3 +105,95 @@ struct DMABitmapTests {
         #expect(!bm.updateUserBitmap(&ro, pageOffset: 3, allDirty: false), "leftover read works, the write faults")
     }
 }
+
+/// The kernel's bitmap as one flat word array, spelled out plainly, to check
+/// the block storage of `DMABitmap` and the chunks of `UserBitmapBuffer`
+/// where they matter: bitmaps and buffers several 64 KiB blocks long.
+struct FlatBitmap {
+    var words: [UInt64]
+    init(nbits: UInt64) { words = [UInt64](repeating: 0, count: Int((nbits + 63) / 64) + 1) }
+
+    mutating func set(_ start: UInt64, _ count: UInt64, _ on: Bool) {
+        var bit = start
+        while bit < start + count {
+            let w = Int(bit / 64)
+            if bit % 64 == 0 && start + count - bit >= 64 {
+                words[w] = on ? ~0 : 0
+                bit += 64
+                continue
+            }
+            if on { words[w] |= 1 << (bit % 64) } else { words[w] &= ~(1 << (bit % 64)) }
+            bit += 1
+        }
+    }
+
+    /// update_user_bitmap over a flat byte buffer.
+    mutating func update(_ user: inout [UInt8], offset: UInt64, nbits: UInt64, allDirty: Bool) {
+        if allDirty { set(0, nbits, true) }
+        let s = offset % 64, co = Int(offset / 64) * 8
+        if s != 0 {
+            let lim = Int((nbits + s + 63) / 64)
+            for k in stride(from: lim - 1, through: 0, by: -1) {
+                words[k] = (words[k] << s) | (k > 0 ? words[k - 1] >> (64 - s) : 0)
+            }
+            var leftover: UInt64 = 0
+            for i in 0..<8 { leftover |= UInt64(user[co + i]) << (8 * UInt64(i)) }
+            words[0] |= leftover
+        }
+        let n = Int((nbits + s + 63) / 64 * 8)
+        for i in 0..<n { user[co + i] = UInt8(truncatingIfNeeded: words[i / 8] >> (8 * UInt64(i % 8))) }
+    }
+}
+
+@Suite("Block storage of large bitmaps and buffers")
+struct BlockStorageTests {
+    @Test("random sets, clears and shifted copy-outs over several blocks match a flat word array", arguments: 0..<6 as Range<UInt64>)
+    func againstFlat(seed: UInt64) {
+        var r = Rand(s: seed &+ 1000)
+        let blockBits = UInt64(DMABitmap.blockWords) * 64
+        let nbits = blockBits * 2 + r.below(blockBits) + 1
+        var bm = DMABitmap(nbits: nbits)
+        var flat = FlatBitmap(nbits: nbits)
+        for round in 0..<8 {
+            for _ in 0..<6 {
+                // Whole blocks, block-crossing runs, and single bits.
+                let start: UInt64, count: UInt64
+                switch r.below(3) {
+                case 0: start = r.below(3) * blockBits; count = min(nbits - start, blockBits * (r.below(2) + 1))
+                case 1: start = r.below(nbits); count = r.below(nbits - start) + 1
+                default: start = r.below(nbits); count = 1
+                }
+                let on = r.below(3) != 0
+                if on { bm.set(start, count: count) } else { bm.clear(start, count: count) }
+                flat.set(start, count, on)
+            }
+            #expect(bm.flatWords == flat.words, "seed \(seed) round \(round) after sets")
+            let offset = r.below(2) == 0 ? r.below(4) * blockBits : r.below(3 * blockBits)
+            let size = (offset + nbits + 63) / 64 * 8 + 8 * r.below(3)
+            var prior = [UInt8](repeating: 0, count: Int(size))
+            if r.below(2) == 0 { for i in prior.indices { prior[i] = UInt8(truncatingIfNeeded: r.next()) } }
+            let allDirty = r.below(4) == 0
+            var user = UserBitmapBuffer(size: size, prior: BitmapBytes(prior), pointer: .valid)
+            #expect(bm.updateUserBitmap(&user, pageOffset: offset, allDirty: allDirty))
+            var flatUser = prior
+            flat.update(&flatUser, offset: offset, nbits: nbits, allDirty: allDirty)
+            #expect(user.contents == BitmapBytes(flatUser), "seed \(seed) round \(round): copy-out at offset \(offset)")
+            #expect(bm.flatWords == flat.words, "seed \(seed) round \(round) after the shift")
+            bm.clear(0, count: nbits)
+            flat.set(0, nbits, false)
+        }
+    }
+
+    @Test("an aligned all-dirty copy-out of a multi-block bitmap is stored as fills, and a fault stops it mid-block")
+    func fillsAndFaults() {
+        let blockBits = UInt64(DMABitmap.blockWords) * 64
+        var bm = DMABitmap(nbits: blockBits * 3)
+        var user = UserBitmapBuffer(size: blockBits * 3 / 8, prior: nil, pointer: .valid)
+        #expect(bm.updateUserBitmap(&user, pageOffset: 0, allDirty: true))
+        #expect(user.contents == BitmapBytes(repeating: 0xFF, count: blockBits * 3 / 8))
+        var short = UserBitmapBuffer(size: blockBits * 3 / 8, prior: nil, pointer: UserPointer(.valid, accessibleBytes: blockBits / 8 + 5))
+        #expect(!bm.updateUserBitmap(&short, pageOffset: 0, allDirty: true))
+        let bytes = short.contents
+        #expect(bytes.setBitRuns() == [0..<(blockBits + 40)])
+    }
+}

@@ -57,3 +57,26 @@ struct BitmapBytesTests {
         #expect(b.count == 32)
     }
 }
+
+@Suite("BitmapBytes word appends")
+struct BitmapBytesWordTests {
+    @Test("appending words gives the same canonical value as appending their bytes", arguments: 0..<20 as Range<UInt64>)
+    func wordsMatchBytes(seed: UInt64) {
+        var s = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        func next() -> UInt64 { s ^= s << 13; s ^= s >> 7; s ^= s << 17; return s }
+        var words: [UInt64] = []
+        for _ in 0..<300 {
+            // Runs that cross word edges, uniform words, and random ones.
+            switch next() % 5 {
+            case 0: words.append(0)
+            case 1: words.append(~0)
+            case 2: words.append((next() % 4) &* 0x0101_0101_0101_0101)
+            case 3: words.append(next() & 0xFFFF_0000_0000_FFFF)
+            default: words.append(next())
+            }
+        }
+        let bytes = words.flatMap { w in (0..<8).map { UInt8(truncatingIfNeeded: w >> (8 * UInt64($0))) } }
+        #expect(BitmapBytes(words: words) == BitmapBytes(bytes))
+        #expect(BitmapBytes(words: words).materialize() == bytes)
+    }
+}

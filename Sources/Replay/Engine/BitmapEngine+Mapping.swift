@@ -158,9 +158,7 @@ extension BitmapEngine {
         let allDirty = t.reportsAllDirty(m, profile)
         if profile.queryRange == .exactSingleMapping {
             if allDirty { m.bitmap!.set(0, count: nbits) }
-            return m.bitmap!.words.withUnsafeBufferPointer {
-                buffer.write(words: $0, count: VFIOLimits.dirtyBitmapBytes(nbits), atByte: 0)
-            }
+            return m.bitmap!.copyOut(VFIOLimits.dirtyBitmapBytes(nbits), to: &buffer, atByte: 0)
         }
         return m.bitmap!.updateUserBitmap(&buffer, pageOffset: (m.iova - base) >> t.pgshift, allDirty: allDirty,
                                           nbits: nbits)

@@ -25,30 +25,32 @@ extension BitmapEngine {
         guard t.v2 else { return .error(EACCES) }
         if profile.vaddrGuards && !t.vaddrInvalid.isEmpty { return .error(EBUSY) }
         let page = host.pageSize
-        var done: [(DMAMapping, UInt64)] = []
-        func unwind(_ e: Int32) -> CallResult {
-            for (m, iova) in done { unpinOne(m, iova) }
+        // On an error the pages this call pinned are unpinned again, found
+        // anew page by page as the kernel's unwind does; bits stay set.
+        func unwind(_ done: UInt64, _ e: Int32) -> CallResult {
+            for j in 0..<done {
+                let iova = x.iova &+ j * page
+                if let m = t.mappings.firstOverlapping(iova, iova &+ (page - 1)) { unpinOne(m, iova) }
+            }
             return .error(e)
         }
         for i in 0..<UInt64(x.npage) {
             let iova = x.iova &+ i * page
-            guard let m = t.mappings.firstOverlapping(iova, iova &+ (page - 1)) else { return unwind(EINVAL) }
-            guard m.prot & x.prot == x.prot else { return unwind(EPERM) }
+            guard let m = t.mappings.firstOverlapping(iova, iova &+ (page - 1)) else { return unwind(i, EINVAL) }
+            guard m.prot & x.prot == x.prot else { return unwind(i, EPERM) }
             if let refs = m.pinned[iova] {
                 m.pinned[iova] = refs + 1
-                done.append((m, iova))
                 continue
             }
             guard m.vaddr.pointerClass == .valid || (m.vaddr.pointerClass == .readOnly && x.prot & 2 == 0) else {
-                return unwind(EFAULT)
+                return unwind(i, EFAULT)
             }
             m.pinned[iova] = 1
-            done.append((m, iova))
             if t.tracking {
                 if iova < m.iova {
                     notes.append(.hazard("pin at 0x\(String(iova, radix: 16)) below its mapping: negative bit index"))
                 } else {
-                    m.bitmap?.set((iova - m.iova) >> t.pgshift, count: 1)
+                    m.bitmap?.setBit((iova - m.iova) >> t.pgshift)
                 }
             }
         }

@@ -5,15 +5,49 @@
 /// room for the shift in `update_user_bitmap`. Bits shifted into that room
 /// are not cleared by the kernel's `bitmap_clear(…, 0, nbits)` after a
 /// query, so they are kept here too (rule 44).
-public struct DMABitmap: Sendable, Equatable {
+///
+/// The words are stored in 64 KiB blocks, and a block whose words are all 0
+/// or all 1 is kept as that one value. Every operation gives the same words
+/// as the kernel's flat array; the blocks only make the common cases cheap:
+/// an IOMMU-backed 8 TiB mapping set all-dirty and copied out, a query's
+/// clear-on-read, a mostly clean bitmap. A block that was written whole is
+/// handed to the caller's buffer without a copy (copy-on-write sharing).
+public struct DMABitmap: Sendable {
     /// Pages of the mapping (`dma->size >> pgshift`) when it was allocated.
     public let nbits: UInt64
-    /// `ceil(nbits / 64) + 1` words.
-    public private(set) var words: [UInt64]
+    /// Words in the kernel's allocation: `ceil(nbits / 64) + 1`.
+    public private(set) var wordCount: Int
+    /// Per block: its words, or empty when every word equals `fills[b]`.
+    private var blocks: [[UInt64]]
+    /// Per block: the value of every word while `blocks[b]` is empty (0 or ~0).
+    private var fills: [UInt64]
+
+    /// Words per block: the same as a user buffer chunk, so that aligned
+    /// copies share storage.
+    static let blockWords = UserBitmapBuffer.chunkWords
 
     public init(nbits: UInt64) {
         self.nbits = nbits
-        words = [UInt64](repeating: 0, count: Int((nbits + 63) / 64) + 1)
+        wordCount = Int((nbits + 63) / 64) + 1
+        let n = (wordCount + Self.blockWords - 1) / Self.blockWords
+        blocks = [[UInt64]](repeating: [], count: n)
+        fills = [UInt64](repeating: 0, count: n)
+    }
+
+    /// Words in block `b`.
+    private func length(of b: Int) -> Int { min(Self.blockWords, wordCount - b * Self.blockWords) }
+
+    /// Word `k` of the flat array.
+    func word(_ k: Int) -> UInt64 {
+        let b = k / Self.blockWords
+        return blocks[b].isEmpty ? fills[b] : blocks[b][k % Self.blockWords]
+    }
+
+    /// Block `b` as a fill value, when it is one.
+    private func fill(of b: Int) -> UInt64? { blocks[b].isEmpty ? fills[b] : nil }
+
+    public func test(_ bit: UInt64) -> Bool {
+        word(Int(bit / 64)) >> (bit % 64) & 1 != 0
     }
 
     /// Makes room for `count` bits plus the scratch word. The kernel never
@@ -22,48 +56,123 @@ public struct DMABitmap: Sendable, Equatable {
     /// reports a hazard.
     mutating func ensureCapacity(bits count: UInt64) {
         let need = Int((count + 63) / 64) + 1
-        if need > words.count { words.append(contentsOf: repeatElement(0, count: need - words.count)) }
+        guard need > wordCount else { return }
+        let flat = flatWords + [UInt64](repeating: 0, count: need - wordCount)
+        wordCount = need
+        blocks = stride(from: 0, to: need, by: Self.blockWords).map { Array(flat[$0..<min(need, $0 + Self.blockWords)]) }
+        fills = [UInt64](repeating: 0, count: blocks.count)
     }
 
-    public func test(_ bit: UInt64) -> Bool {
-        words[Int(bit / 64)] >> (bit % 64) & 1 != 0
+    /// Block `b` as words, expanded from a fill if need be.
+    private mutating func expand(_ b: Int) {
+        if blocks[b].isEmpty { blocks[b] = [UInt64](repeating: fills[b], count: length(of: b)) }
     }
 
-    /// `bitmap_set(bitmap, start, count)`: word at a time.
+    /// Sets block `b` to `value` in every word.
+    private mutating func setFill(_ b: Int, _ value: UInt64) {
+        blocks[b] = []
+        fills[b] = value
+    }
+
+    /// Applies `op(word, mask)` to the words that bits `[start, start +
+    /// count)` touch; whole blocks become `.fill(whole)` in one step.
+    private mutating func apply(_ start: UInt64, _ count: UInt64, whole: UInt64, _ op: (UInt64, UInt64) -> UInt64) {
+        var bit = start
+        let end = start + count
+        let blockBits = UInt64(Self.blockWords) * 64
+        while bit < end {
+            let b = Int(bit / blockBits)
+            let blockStart = UInt64(b) * blockBits
+            let blockEnd = blockStart + UInt64(length(of: b)) * 64
+            if bit == blockStart && end >= blockEnd {
+                setFill(b, whole)
+                bit = blockEnd
+                continue
+            }
+            if fill(of: b) == whole { bit = min(end, blockEnd); continue }
+            expand(b)
+            let stop = min(end, blockEnd)
+            while bit < stop {
+                let lo = bit % 64
+                let n = min(64 - lo, stop - bit)
+                let k = Int((bit - blockStart) / 64)
+                blocks[b][k] = op(blocks[b][k], n == 64 ? ~0 : ((1 << n) - 1) << lo)
+                bit += n
+            }
+        }
+    }
+
+    /// Sets one bit (pins and repopulation), without the range walk.
+    mutating func setBit(_ bit: UInt64) {
+        let k = Int(bit / 64), b = k / Self.blockWords
+        if blocks[b].isEmpty {
+            if fills[b] == ~0 { return }
+            expand(b)
+        }
+        blocks[b][k % Self.blockWords] |= 1 << (bit % 64)
+    }
+
+    /// `bitmap_set(bitmap, start, count)`.
     public mutating func set(_ start: UInt64, count: UInt64) {
-        forEachWord(start, count) { words[$0] |= $1 }
+        apply(start, count, whole: ~0) { $0 | $1 }
     }
 
     /// `bitmap_clear(bitmap, start, count)`.
     public mutating func clear(_ start: UInt64, count: UInt64) {
-        forEachWord(start, count) { words[$0] &= ~$1 }
-    }
-
-    /// Calls `body(wordIndex, mask)` for each word that bits
-    /// `[start, start + count)` touch, with the mask of those bits.
-    private func forEachWord(_ start: UInt64, _ count: UInt64, _ body: (Int, UInt64) -> Void) {
-        var bit = start
-        let end = start + count
-        while bit < end {
-            let lo = bit % 64
-            let n = min(64 - lo, end - bit)
-            body(Int(bit / 64), n == 64 ? ~0 : ((1 << n) - 1) << lo)
-            bit += n
-        }
+        apply(start, count, whole: 0) { $0 & ~$1 }
     }
 
     /// Linux's `__bitmap_shift_left(dst, src, shift, nbits)` in place for
     /// `shift < 64`: words `[0, BITS_TO_LONGS(nbits))` move up by `shift`
-    /// bits, the last word is not masked.
+    /// bits, the last word is not masked. A block of all-0 or all-1 words
+    /// whose carry-in word has the same value is unchanged by the shift.
     mutating func shiftLeft(_ shift: UInt64, nbits total: UInt64) {
         precondition(shift > 0 && shift < 64)
         let lim = Int((total + 63) / 64)
-        var k = lim - 1
-        while k >= 0 {
-            let lower = k > 0 ? words[k - 1] >> (64 - shift) : 0
-            words[k] = (words[k] << shift) | lower
-            k -= 1
+        guard lim > 0 else { return }
+        var b = (lim - 1) / Self.blockWords
+        while b >= 0 {
+            let first = b * Self.blockWords
+            let last = min(lim, first + length(of: b)) - 1
+            let carryIn = first > 0 ? word(first - 1) : 0
+            if let v = fill(of: b), v == carryIn, last == first + length(of: b) - 1 {
+                b -= 1
+                continue
+            }
+            expand(b)
+            blocks[b].withUnsafeMutableBufferPointer { w in
+                var k = last - first
+                while k >= 0 {
+                    let lower = k > 0 ? w[k - 1] >> (64 - shift) : carryIn >> (64 - shift)
+                    w[k] = (w[k] << shift) | lower
+                    k -= 1
+                }
+            }
+            b -= 1
         }
+    }
+
+    /// ORs `value` into word 0 (the leftover of `update_user_bitmap`).
+    private mutating func orIntoFirstWord(_ value: UInt64) {
+        guard value != 0, fill(of: 0) != ~0 else { return }
+        expand(0)
+        blocks[0][0] |= value
+    }
+
+    /// `copy_to_user(buffer + byteOffset, bitmap, count)`: the first `count`
+    /// bytes of the flat array. Returns false on a fault.
+    func copyOut(_ count: UInt64, to user: inout UserBitmapBuffer, atByte byteOffset: UInt64) -> Bool {
+        var done: UInt64 = 0
+        var b = 0
+        while done < count {
+            let n = min(count - done, UInt64(length(of: b)) * 8)
+            let ok = blocks[b].isEmpty ? user.write(fill: fills[b], count: n, atByte: byteOffset + done)
+                : user.write(block: blocks[b], count: n, atByte: byteOffset + done)
+            guard ok else { return false }
+            done += n
+            b += 1
+        }
+        return true
     }
 
     /// `update_user_bitmap()` (5.8+, vfio-semantics §2.4): writes this
@@ -97,9 +206,11 @@ public struct DMABitmap: Sendable, Equatable {
         if shift != 0 {
             shiftLeft(shift, nbits: nbits + shift)
             guard let leftover = user.readWord(atByte: copyOffset) else { return false }
-            words[0] |= leftover
+            orIntoFirstWord(leftover)
         }
-        let bytes = (nbits + shift + 63) / 64 * 8
-        return words.withUnsafeBufferPointer { user.write(words: $0, count: bytes, atByte: copyOffset) }
+        return copyOut((nbits + shift + 63) / 64 * 8, to: &user, atByte: copyOffset)
     }
+
+    /// The flat words, for tests.
+    var flatWords: [UInt64] { (0..<wordCount).map(word) }
 }

@@ -29,8 +29,10 @@ final class DMAMapping {
 
     /// `vfio_dma_populate_bitmap`: one bit for every pinned page.
     func populate(pgshift: UInt64) {
-        guard bitmap != nil else { return }
-        for iova in pinned.keys { bitmap!.set((iova &- self.iova) >> pgshift, count: 1) }
+        guard var b = bitmap, !pinned.isEmpty else { return }
+        bitmap = nil // keep the words uniquely referenced while setting
+        for iova in pinned.keys { b.setBit((iova &- self.iova) >> pgshift) }
+        bitmap = b
     }
 }
 

@@ -8,8 +8,10 @@ import Trace
 /// (vfio-semantics §2.4 point 1), so words in holes keep whatever was there.
 /// The buffer is stored the same way: only the 64 KiB chunks a mapping
 /// touched are expanded, the rest stays the caller's prior contents in run
-/// form. A query over a sparse range therefore costs memory for the mapped
-/// pages, not for the range (up to the 256 MiB the kernel allows).
+/// form, and a chunk written with one repeated word stays that word. A
+/// query over a sparse range therefore costs memory for the mapped pages,
+/// not for the range (up to the 256 MiB the kernel allows), and an
+/// all-dirty 8 TiB query costs a few thousand chunk records.
 public struct UserBitmapBuffer: Sendable {
     /// The caller's `bitmap.size` in bytes.
     public let size: UInt64
@@ -18,8 +20,15 @@ public struct UserBitmapBuffer: Sendable {
     /// Bytes from the start that `copy_to_user` can write.
     public let writable: UInt64
     private let prior: BitmapBytes?
-    /// Expanded chunks by index, as little-endian words.
-    private var chunks: [Int: [UInt64]] = [:]
+    /// Chunks written so far, by index; the others hold the prior contents.
+    private var chunks: [Int: Chunk] = [:]
+
+    enum Chunk: Sendable {
+        /// Every word is this value.
+        case fill(UInt64)
+        /// Little-endian words.
+        case words([UInt64])
+    }
 
     static let chunkBytes: UInt64 = 1 << 16
     static let chunkWords = Int(chunkBytes / 8)
@@ -37,26 +46,22 @@ public struct UserBitmapBuffer: Sendable {
         }
     }
 
-    /// The chunk holding byte `offset`, expanded from the prior contents on
-    /// first use.
-    private mutating func withChunk<R>(_ index: Int, _ body: (inout [UInt64]) -> R) -> R {
-        if chunks[index] == nil {
-            var words = [UInt64](repeating: 0, count: Self.chunkWords)
-            if let prior {
-                let base = UInt64(index) * Self.chunkBytes
-                words.withUnsafeMutableBytes { raw in
-                    prior.forEachPiece(in: base..<(base + Self.chunkBytes)) { at, piece in
-                        let o = Int(at - base)
-                        switch piece {
-                        case .fill(let b, let n): raw.baseAddress!.advanced(by: o).initializeMemory(as: UInt8.self, repeating: b, count: Int(n))
-                        case .literal(let l): l.withUnsafeBytes { raw.baseAddress!.advanced(by: o).copyMemory(from: $0.baseAddress!, byteCount: l.count) }
-                        }
-                    }
+    /// Chunk `index` as it stands: written, or the prior contents.
+    private func current(_ index: Int) -> Chunk {
+        if let c = chunks[index] { return c }
+        guard let prior else { return .fill(0) }
+        var words = [UInt64](repeating: 0, count: Self.chunkWords)
+        let base = UInt64(index) * Self.chunkBytes
+        words.withUnsafeMutableBytes { raw in
+            prior.forEachPiece(in: base..<(base + Self.chunkBytes)) { at, piece in
+                let o = Int(at - base)
+                switch piece {
+                case .fill(let b, let n): raw.baseAddress!.advanced(by: o).initializeMemory(as: UInt8.self, repeating: b, count: Int(n))
+                case .literal(let l): l.withUnsafeBytes { raw.baseAddress!.advanced(by: o).copyMemory(from: $0.baseAddress!, byteCount: l.count) }
                 }
             }
-            chunks[index] = words
         }
-        return body(&chunks[index]!)
+        return .words(words)
     }
 
     /// `copy_from_user` of one u64 at byte `offset` (a multiple of 8): nil
@@ -64,67 +69,118 @@ public struct UserBitmapBuffer: Sendable {
     func readWord(atByte offset: UInt64) -> UInt64? {
         guard offset + 8 <= readable else { return nil }
         let c = Int(offset / Self.chunkBytes), w = Int(offset % Self.chunkBytes / 8)
-        if let chunk = chunks[c] { return UInt64(littleEndian: chunk[w]) }
-        guard let prior else { return 0 }
-        var v: UInt64 = 0
-        for i in 0..<UInt64(8) { v |= UInt64(prior.byte(at: offset + i)) << (8 * i) }
-        return v
+        switch chunks[c] {
+        case .fill(let v)?: return v
+        case .words(let words)?: return words[w]
+        case nil:
+            guard let prior else { return 0 }
+            var v: UInt64 = 0
+            for i in 0..<UInt64(8) { v |= UInt64(prior.byte(at: offset + i)) << (8 * i) }
+            return v
+        }
     }
 
-    /// `copy_to_user` of `count` bytes of `words` at byte `offset` (a
-    /// multiple of 8). Bytes up to the fault are written, as `copy_to_user`
-    /// leaves them; returns false when it faulted. [analysis: the exact
-    /// number of bytes a faulting copy_to_user writes depends on the
-    /// architecture's copy routine; to be checked on the lab kernels.]
-    mutating func write(words: UnsafeBufferPointer<UInt64>, count: UInt64, atByte offset: UInt64) -> Bool {
+    /// Writes `count` bytes from `word(k)` (word k of the source) at byte
+    /// `offset` (a multiple of 8), chunk by chunk. A chunk covered whole by
+    /// a uniform source becomes a fill; a chunk covered whole by an aligned
+    /// source array shares it. Stops at the fault, having written the bytes
+    /// before it, as `copy_to_user` does. [analysis: how many bytes a
+    /// faulting copy_to_user writes depends on the architecture's copy
+    /// routine; to be checked on the lab kernels.]
+    private mutating func write(count: UInt64, atByte offset: UInt64, fill: UInt64?, block: [UInt64]?) -> Bool {
         let end = min(offset + count, writable)
         var at = offset
-        var src = 0
         while at < end {
-            let c = Int(at / Self.chunkBytes), w = Int(at % Self.chunkBytes / 8)
-            let fullWords = Int(min(UInt64(Self.chunkWords - w), (end - at) / 8))
-            withChunk(c) { chunk in
-                chunk.withUnsafeMutableBufferPointer { dst in
-                    if fullWords > 0 {
-                        for k in 0..<fullWords { dst[w + k] = words[src + k].littleEndian }
-                    }
-                    // A trailing partial word (a fault mid-word): low bytes only.
-                    let rest = (end - at) - UInt64(fullWords) * 8
-                    if fullWords < Self.chunkWords - w && rest > 0 && rest < 8 {
-                        let mask: UInt64 = (1 << (rest * 8)) - 1
-                        let v = words[src + fullWords].littleEndian
-                        dst[w + fullWords] = (dst[w + fullWords] & ~mask) | (v & mask)
-                    }
+            let c = Int(at / Self.chunkBytes)
+            let chunkStart = UInt64(c) * Self.chunkBytes
+            let stop = min(end, chunkStart + Self.chunkBytes)
+            let srcWord = Int((at - offset) / 8)
+            if at == chunkStart && stop == chunkStart + Self.chunkBytes {
+                if let fill {
+                    chunks[c] = .fill(fill)
+                    at = stop
+                    continue
+                }
+                if let block, srcWord == 0, block.count == Self.chunkWords {
+                    chunks[c] = .words(block)
+                    at = stop
+                    continue
                 }
             }
-            let advanced = max(UInt64(fullWords) * 8, min(8, end - at))
-            at += advanced
-            src += Int(advanced / 8)
-            if advanced % 8 != 0 { break }
+            if let fill, case .fill(fill) = current(c) {
+                // Writing the value the chunk already holds.
+                at = stop
+                continue
+            }
+            var words: [UInt64]
+            switch current(c) {
+            case .fill(let v): words = [UInt64](repeating: v, count: Self.chunkWords)
+            case .words(let w): words = w
+            }
+            chunks[c] = nil
+            var dst = Int((at - chunkStart) / 8)
+            var k = srcWord
+            while at + 8 <= stop {
+                words[dst] = fill ?? block![k]
+                dst += 1
+                k += 1
+                at += 8
+            }
+            if at < stop {
+                // A fault mid-word: only its low bytes land.
+                let mask: UInt64 = (1 << ((stop - at) * 8)) - 1
+                words[dst] = (words[dst] & ~mask) | ((fill ?? block![k]) & mask)
+                at = stop
+            }
+            chunks[c] = .words(words)
         }
         return offset + count <= writable
+    }
+
+    /// `copy_to_user` of `count` bytes of one repeated word.
+    mutating func write(fill value: UInt64, count: UInt64, atByte offset: UInt64) -> Bool {
+        write(count: count, atByte: offset, fill: value, block: nil)
+    }
+
+    /// `copy_to_user` of the first `count` bytes of `block`.
+    mutating func write(block: [UInt64], count: UInt64, atByte offset: UInt64) -> Bool {
+        write(count: count, atByte: offset, fill: nil, block: block)
     }
 
     /// The buffer's contents as a trace stores them.
     public var contents: BitmapBytes {
         var b = BitmapBytes.Builder()
+        let expanded = chunks.values.reduce(0) { n, c in if case .words = c { return n + 1 }; return n }
+        if expanded > 1 { b.reserveLiteral(expanded * Int(Self.chunkBytes)) }
         var at: UInt64 = 0
         for c in chunks.keys.sorted() {
             let base = UInt64(c) * Self.chunkBytes
             guard base < size else { break }
             if base > at { append(prior, at..<base, to: &b) }
             let n = min(Self.chunkBytes, size - base)
-            chunks[c]!.withUnsafeBufferPointer { words in
-                b.append(words: UnsafeBufferPointer(rebasing: words[0..<Int(n / 8)]))
-                if n % 8 != 0 {
-                    let last = words[Int(n / 8)].littleEndian
-                    for i in 0..<(n % 8) { b.append(UInt8(truncatingIfNeeded: last >> (8 * i)), count: 1) }
-                }
+            switch chunks[c]! {
+            case .fill(let v) where v == 0 || v == ~0:
+                b.append(v == 0 ? 0 : 0xFF, count: n)
+            case .fill(let v):
+                let words = [UInt64](repeating: v, count: Int((n + 7) / 8))
+                appendWords(words, bytes: n, to: &b)
+            case .words(let words):
+                appendWords(words, bytes: n, to: &b)
             }
             at = base + n
         }
         if at < size { append(prior, at..<size, to: &b) }
         return b.build()
+    }
+
+    private func appendWords(_ words: [UInt64], bytes n: UInt64, to b: inout BitmapBytes.Builder) {
+        words.withUnsafeBufferPointer { w in
+            b.append(words: UnsafeBufferPointer(rebasing: w[0..<Int(n / 8)]))
+            if n % 8 != 0 {
+                let last = w[Int(n / 8)]
+                for i in 0..<(n % 8) { b.append(UInt8(truncatingIfNeeded: last >> (8 * i)), count: 1) }
+            }
+        }
     }
 
     private func append(_ prior: BitmapBytes?, _ range: Range<UInt64>, to b: inout BitmapBytes.Builder) {

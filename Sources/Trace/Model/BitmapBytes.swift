@@ -198,6 +198,12 @@ public struct BitmapBytes: Equatable, Hashable, Sendable {
 
         public init() {}
 
+        /// Room for `n` more literal bytes, so that a large buffer is
+        /// copied once instead of through repeated growth.
+        public mutating func reserveLiteral(_ n: Int) {
+            literal.reserveCapacity(literal.count + n)
+        }
+
         public mutating func append(_ byte: UInt8, count n: UInt64) {
             guard n > 0 else { return }
             count += n
@@ -227,20 +233,42 @@ public struct BitmapBytes: Equatable, Hashable, Sendable {
             words.withUnsafeBufferPointer { append(words: $0) }
         }
 
-        /// Appends little-endian words, taking whole-word runs of 0 and ~0 fast.
+        /// Appends little-endian words. Words of one repeated byte extend
+        /// runs; a stretch of other words goes to the literal in one copy,
+        /// less the first word's leading run and the last word's trailing
+        /// run, which may join runs outside the stretch. Inside it no run
+        /// reaches 16 bytes (at most 7 + 7 across a word edge), so the
+        /// result is canonical.
         public mutating func append(words: UnsafeBufferPointer<UInt64>) {
+            let spread: UInt64 = 0x0101_0101_0101_0101
+            func uniform(_ w: UInt64) -> Bool { w == (w & 0xFF) &* spread }
             var i = 0
-            while i < words.count {
-                let w = words[i]
-                if w == 0 || w == ~0 {
+            let n = words.count
+            while i < n {
+                let w = UInt64(littleEndian: words[i])
+                if uniform(w) {
                     var j = i + 1
-                    while j < words.count && words[j] == w { j += 1 }
-                    append(w == 0 ? 0 : 0xFF, count: UInt64(j - i) * 8)
+                    while j < n && words[j] == words[i] { j += 1 }
+                    append(UInt8(truncatingIfNeeded: w), count: UInt64(j - i) * 8)
                     i = j
-                } else {
-                    withUnsafeBytes(of: w.littleEndian) { append(contentsOf: $0) }
-                    i += 1
+                    continue
                 }
+                var j = i + 1
+                while j < n && !uniform(UInt64(littleEndian: words[j])) { j += 1 }
+                let b0 = UInt8(truncatingIfNeeded: w)
+                let lead = (w ^ (UInt64(b0) &* spread)).trailingZeroBitCount / 8
+                let lastWord = UInt64(littleEndian: words[j - 1])
+                let b7 = UInt8(truncatingIfNeeded: lastWord >> 56)
+                let trail = (lastWord ^ (UInt64(b7) &* spread)).leadingZeroBitCount / 8
+                append(b0, count: UInt64(lead))
+                flushRun()
+                let from = i * 8 + lead, to = j * 8 - trail
+                UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(words)[from..<to]).withMemoryRebound(to: UInt8.self) {
+                    literal.append(contentsOf: $0)
+                }
+                count += UInt64(to - from)
+                append(b7, count: UInt64(trail))
+                i = j
             }
         }
 
@@ -263,7 +291,7 @@ public struct BitmapBytes: Equatable, Hashable, Sendable {
                     segments.append(.fill(runByte, count: runCount))
                 }
             } else {
-                literal.append(contentsOf: repeatElement(runByte, count: Int(runCount)))
+                for _ in 0..<runCount { literal.append(runByte) }
             }
             runCount = 0
         }
