@@ -332,6 +332,41 @@ struct EngineRuleTests {
         """, profile: profile)
     }
 
+    @Test("UNMAP VADDR invalidates without removing; pins wait with EBUSY (6.x) until MAP VADDR restores the mapping")
+    func updateVaddr() throws {
+        try Scenario.expectMatches(Scenario.iommu + """
+        map_dma iova=0x0 size=64K -> ok
+        map_dma iova=0x10000 size=64K -> ok
+        unmap_dma iova=0x0 size=128K flags=VADDR -> ok size=128K
+        unmap_dma iova=0x0 size=64K flags=VADDR -> EINVAL
+        map_dma iova=0x0 size=4K -> EEXIST
+        map_dma iova=0x0 size=64K flags=VADDR|READ -> EINVAL
+        map_dma iova=0x0 size=32K flags=VADDR -> EINVAL
+        map_dma iova=0x0 size=64K flags=VADDR -> ok
+        map_dma iova=0x0 size=64K flags=VADDR -> EINVAL
+        map_dma iova=0x40000 size=64K flags=VADDR -> ENOENT
+        check_extension UPDATE_VADDR -> 1
+        """)
+        try Scenario.expectMatches(Scenario.emulated + """
+        map_dma iova=0x0 size=64K -> ok
+        unmap_dma iova=0x0 size=64K flags=VADDR -> EBUSY
+        check_extension UPDATE_VADDR -> 0
+        """)
+    }
+
+    @Test("the last group leaving removes every mapping; the container needs SET_IOMMU again")
+    func lastGroupLeaves() throws {
+        try Scenario.expectMatches(Scenario.emulated + """
+        map_dma iova=0x0 size=64K -> ok
+        close fd=5 -> ok
+        group_unset_container fd=4 -> ok
+        map_dma iova=0x0 size=64K -> EINVAL
+        group_set_container fd=4 container=3 kind=emulated -> ok
+        set_iommu TYPE1v2 -> ok
+        map_dma iova=0x0 size=64K -> ok
+        """)
+    }
+
     @Test("v1 containers unmap whole mappings that start in the range and stop at one starting before it")
     func v1Unmap() throws {
         try Scenario.expectMatches("""
