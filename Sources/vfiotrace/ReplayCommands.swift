@@ -76,14 +76,18 @@ struct Replay: ParsableCommand {
         page runs with their IOVAs, split into bits inside mappings and bits outside any
         mapping (holes, past the range end).
 
-        Backends: `engine` (the bitmap engine, a model of vfio_iommu_type1.c). Profiles
-        (`vfiotrace profiles`): v16, 5.8, 5.10, 5.12, 5.17, 6.6, latest, or `auto`, which
-        picks one from the trace header's kernel release (latest when there is none).
+        Backends: `engine` (the bitmap engine, a model of vfio_iommu_type1.c; profiles
+        from `vfiotrace profiles`, or `auto`, which picks one from the trace header's
+        kernel release, latest when there is none) and `vfio` (this machine's kernel,
+        through /dev/vfio: needs root, a device bound to vfio-pci, and --group or
+        --device naming it; nothing else is opened). With --output, a vfio replay
+        records the real outcomes with this kernel's release in the header.
 
         Examples:
           vfiotrace replay corpora/basic-tracking.vfs
           vfiotrace replay host.vft --profile 5.10
           vfiotrace replay host.vft --profile v16 --output v16.vft && vfiotrace diff host.vft v16.vft
+          vfiotrace replay corpora/basic-tracking.vfs --backend vfio --device 0000:00:03.0 -o real.vft
 
         Exit codes: 0 every outcome matches, 1 divergence, 2 trouble.
         """
@@ -92,8 +96,16 @@ struct Replay: ParsableCommand {
     @Argument(help: "The trace (.vft) or scenario (.vfs) to replay.")
     var trace: String
 
-    @Option(help: "What to replay against: engine.")
+    @Option(help: "What to replay against: engine or vfio.")
     var backend = "engine"
+
+    @Option(name: .customLong("group"), help: ArgumentHelp(
+        "vfio: a real group to use, /dev/vfio/N (bound to the trace's groups in the order it opens them) or TRACE=/dev/vfio/N. Repeatable.",
+        valueName: "group"))
+    var groups: [String] = []
+
+    @Option(name: .customLong("device"), help: ArgumentHelp("vfio: a PCI device (e.g. 0000:00:03.0) whose IOMMU group to use. Repeatable.", valueName: "bdf"))
+    var devices: [String] = []
 
     @Option(help: "Kernel profile of the engine: a preset name or auto.")
     var profile = "auto"
@@ -104,8 +116,14 @@ struct Replay: ParsableCommand {
     @OptionGroup var comparison: ComparisonArguments
 
     func validate() throws {
-        guard backend == "engine" else {
-            throw ValidationError("unknown backend '\(backend)': this build replays against 'engine' (real VFIO needs the VM lab backend)")
+        guard backend == "engine" || backend == "vfio" else {
+            throw ValidationError("unknown backend '\(backend)': use engine or vfio")
+        }
+        if backend == "vfio" && groups.isEmpty && devices.isEmpty {
+            throw ValidationError("--backend vfio needs --group /dev/vfio/N or --device BDF: it opens only what it is told to")
+        }
+        if backend == "engine" && !(groups.isEmpty && devices.isEmpty) {
+            throw ValidationError("--group and --device are for --backend vfio")
         }
         guard profile == "auto" || KernelProfile.preset(named: profile) != nil else {
             throw ValidationError("unknown profile '\(profile)'; known: auto, " + KernelProfile.presets.map(\.name).joined(separator: ", "))
@@ -115,16 +133,31 @@ struct Replay: ParsableCommand {
 
     func run() throws {
         let source = try EventSource(path: trace)
-        let (chosen, why) = resolveProfile(profile, header: source.header)
-        let engine = BitmapEngine(profile: chosen)
-        var replayer = Replayer(backend: engine, options: comparison.options)
+        let backendObject: Backend
+        let why: String
+        var header = source.header
+        if backend == "vfio" {
+            let real = try makeRealBackend()
+            backendObject = real
+            why = "real kernel \(real.kernelRelease)"
+            header.kernelRelease = real.kernelRelease
+            var name = [CChar](repeating: 0, count: 256)
+            gethostname(&name, 255)
+            header.host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            installExitOnSignal()
+        } else {
+            let (chosen, reason) = resolveProfile(profile, header: source.header)
+            backendObject = BitmapEngine(profile: chosen)
+            why = reason
+        }
+        var replayer = Replayer(backend: backendObject, options: comparison.options)
         var report = DivergenceReport(maxShown: comparison.maxDivergences, options: comparison.options)
-        report.out.line("replaying \(trace) on \(engine.name) (\(why))")
+        report.out.line("replaying \(trace) on \(backendObject.name) (\(why))")
         var writer: TraceWriter? = nil
         if let output {
-            var h = source.header
+            var h = header
             h.tool = toolVersion
-            h.captureMode = "replay:\(engine.name)"
+            h.captureMode = "replay:\(backendObject.name)"
             do { writer = try TraceWriter(path: output, header: h) } catch { throw Failure.trouble("\(output): \(error)") }
         }
         var progress = Progress(label: "replay", total: nil)
@@ -143,6 +176,38 @@ struct Replay: ParsableCommand {
         report.finish()
         if report.divergent > 0 { throw ExitCode(1) }
     }
+}
+
+extension Replay {
+    /// The real-VFIO backend for the named groups and devices.
+    func makeRealBackend() throws -> RealVFIOBackend {
+        var nodes: [String] = []
+        var bindings: [UInt32: String] = [:]
+        for g in groups {
+            if let eq = g.firstIndex(of: "="), let n = UInt32(g[..<eq]) {
+                bindings[n] = String(g[g.index(after: eq)...])
+            } else {
+                nodes.append(g)
+            }
+        }
+        for d in devices {
+            guard let node = RealVFIOBackend.groupNode(ofPCIDevice: d) else {
+                throw Failure.trouble("--device \(d): no such PCI device with an IOMMU group (is the IOMMU on?)")
+            }
+            nodes.append(node)
+        }
+        for node in nodes + bindings.values where access(node, R_OK | W_OK) != 0 {
+            throw Failure.trouble("\(node): \(String(cString: strerror(errno))) (is the device bound to vfio-pci, and are you root?)")
+        }
+        return RealVFIOBackend(groups: nodes, bindings: bindings)
+    }
+}
+
+/// Ends the process on SIGINT/SIGTERM: the kernel then closes every fd and
+/// drops every mapping this replay made.
+func installExitOnSignal() {
+    signal(SIGINT) { _ in _exit(130) }
+    signal(SIGTERM) { _ in _exit(143) }
 }
 
 /// The profile a `--profile` value names, and why it was chosen.

@@ -278,3 +278,20 @@ struct ReplayCLITests {
         #expect(lenient.out.contains("1 differing only outside mappings"), "\(lenient.out)")
     }
 }
+
+@Suite("Recordings from real kernels", .serialized)
+struct RealKernelCorpusTests {
+    @Test("every recording in corpora/real replays on the engine with the profile auto picks, outcome for outcome")
+    func engineMatchesRealKernels() throws {
+        let base = CLI.packageRoot + "/corpora/real"
+        let kernels = try FileManager.default.contentsOfDirectory(atPath: base)
+        #expect(kernels.contains { $0.hasPrefix("6.1.") } && kernels.contains { $0.hasPrefix("6.12.") }, "\(kernels)")
+        for k in kernels {
+            for f in try FileManager.default.contentsOfDirectory(atPath: base + "/" + k) where f.hasSuffix(".vft") {
+                let r = try CLI.run(["replay", base + "/" + k + "/" + f])
+                #expect(r.code == 0, "\(k)/\(f): \(r.out)\(r.err)")
+                #expect(r.out.contains("auto: kernel \(k)"), "\(k)/\(f): \(r.out)")
+            }
+        }
+    }
+}

@@ -238,12 +238,12 @@ struct EngineRuleTests {
         """)
     }
 
-    @Test("rule 29 [analysis]: a shifted mapping's first word ORs in the caller's whole word (__bitmap_or works in words)")
+    @Test("rule 29: a shifted mapping's first word ORs in the caller's whole word (__bitmap_or works in words; the real kernels agree)")
     func leftoverWholeWord() throws {
         // A mapping at page 3 of the range: the caller's 0xa5 bytes of word 0
-        // survive below the mapping and, per the source, inside it too. To be
-        // confirmed on the lab kernels (vfio-semantics §2.4 point 2 says only
-        // the bits below).
+        // survive below the mapping and inside it too. vfio-semantics §2.4
+        // point 2 said only the bits below; Debian 6.1 and 6.12 keep the
+        // whole word (corpora/lab-probes.vfs, corpora/real/).
         try Scenario.expectMatches(Scenario.emulated + """
         map_dma iova=0x3000 size=8K -> ok
         dirty start -> ok
@@ -400,7 +400,7 @@ struct EngineRuleTests {
         """, profile: profile)
     }
 
-    @Test("rule 44 [analysis]: scratch bits of a shifted query come back past the mapping's end on a later query")
+    @Test("rule 44: scratch bits of a shifted query come back past the mapping's end on a later query (as on the real kernels)")
     func scratchResidue() throws {
         // A 70-page mapping at page 60 of the first range: shifted by 60, the
         // copy leaves bits 70..129 in the kernel bitmap; an aligned query of

@@ -84,9 +84,8 @@ public struct UserBitmapBuffer: Sendable {
     /// `offset` (a multiple of 8), chunk by chunk. A chunk covered whole by
     /// a uniform source becomes a fill; a chunk covered whole by an aligned
     /// source array shares it. Stops at the fault, having written the bytes
-    /// before it, as `copy_to_user` does. [analysis: how many bytes a
-    /// faulting copy_to_user writes depends on the architecture's copy
-    /// routine; to be checked on the lab kernels.]
+    /// before it, as `copy_to_user` does: on x86_64 every byte up to the
+    /// fault lands (Debian 6.1 and 6.12, `corpora/lab-probes.vfs`).
     private mutating func write(count: UInt64, atByte offset: UInt64, fill: UInt64?, block: [UInt64]?) -> Bool {
         let end = min(offset + count, writable)
         var at = offset

@@ -475,3 +475,45 @@ public struct Loss: Equatable, Hashable, Sendable {
         self.reason = reason
     }
 }
+
+extension IOMMUInfo {
+    /// Decodes a `struct vfio_iommu_type1_info` and its capability chain as
+    /// the kernel wrote them into `bytes` (the caller's buffer, `argsz`
+    /// long). The chain is followed by `next` while it stays inside the
+    /// buffer; a loop or an out-of-range offset ends it.
+    public init(decoding bytes: [UInt8]) {
+        func u16(_ o: Int) -> UInt16 { o + 2 <= bytes.count ? UInt16(bytes[o]) | UInt16(bytes[o + 1]) << 8 : 0 }
+        func u32(_ o: Int) -> UInt32 { o + 4 <= bytes.count ? UInt32(u16(o)) | UInt32(u16(o + 2)) << 16 : 0 }
+        func u64(_ o: Int) -> UInt64 { o + 8 <= bytes.count ? UInt64(u32(o)) | UInt64(u32(o + 4)) << 32 : 0 }
+        self.init(argsz: u32(0), flags: u32(4), iovaPgsizes: u64(8), capOffset: u32(16), caps: [])
+        var at = Int(capOffset)
+        var seen = Set<Int>()
+        while at >= 24, at + 8 <= bytes.count, !seen.contains(at) {
+            seen.insert(at)
+            let id = u16(at), version = u16(at + 2), next = u32(at + 4)
+            let end = next > at ? min(Int(next), bytes.count) : bytes.count
+            let body: InfoCapability.Body
+            switch id {
+            case VFIOUAPI.capIOVARange where at + 16 <= end:
+                let n = Int(u32(at + 8))
+                var ranges: [IOVARange] = []
+                var r = at + 16
+                while ranges.count < n, r + 16 <= bytes.count {
+                    ranges.append(IOVARange(start: u64(r), end: u64(r + 8)))
+                    r += 16
+                }
+                body = .iovaRanges(ranges)
+            case VFIOUAPI.capMigration where at + 32 <= bytes.count:
+                body = .migration(flags: u32(at + 8), hole: u32(at + 12), pgsizeBitmap: u64(at + 16),
+                                  maxDirtyBitmapSize: u64(at + 24))
+            case VFIOUAPI.capDMAAvail where at + 12 <= bytes.count:
+                body = .dmaAvail(u32(at + 8))
+            default:
+                body = .raw(Array(bytes[(at + 8)..<max(at + 8, end)]))
+            }
+            caps.append(InfoCapability(id: id, version: version, offset: UInt32(at), next: next, body: body))
+            if next == 0 { break }
+            at = Int(next)
+        }
+    }
+}

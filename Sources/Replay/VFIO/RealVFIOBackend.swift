@@ -1,0 +1,328 @@
+import CVFIO
+import Trace
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Replays events against the running kernel's VFIO: real `/dev/vfio`
+/// nodes, real ioctls, the kernel's own outcomes.
+///
+/// It opens only what it was told to: `/dev/vfio/vfio` and the groups
+/// given in ``groups`` (a trace's group numbers are bound to them in the
+/// order the trace opens them, unless bound explicitly). Every argument goes
+/// to the kernel as recorded — argsz, flags, page sizes, sizes — and every
+/// pointer is recreated by class: its own anonymous memory for a MAP's
+/// vaddr and for bitmap buffers (with the recorded prior contents), NULL, a
+/// PROT_NONE hole, read-only pages, a kernel address, a buffer that faults
+/// after N bytes. Kernel-side events (pins, `dma_rw`) need a pinning device
+/// and are reported as not replayed. Everything it opened or mapped is
+/// released by ``close()`` and when the process ends.
+public final class RealVFIOBackend: Backend {
+    /// Real group nodes to use, in order (`/dev/vfio/N`).
+    public let groups: [String]
+    /// Explicit bindings: trace group number → real group node.
+    private var bound: [UInt32: String]
+    private var fds: [Int32: Int32] = [:]
+    /// Memory behind each live mapping, by container fd and IOVA.
+    private var mappings: [Int32: [UInt64: (size: UInt64, region: UserRegion)]] = [:]
+    public let kernelRelease: String
+
+    public var name: String { "vfio:\(kernelRelease)" }
+
+    public init(groups: [String], bindings: [UInt32: String] = [:]) {
+        self.groups = groups
+        bound = bindings
+        var u = utsname()
+        uname(&u)
+        kernelRelease = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    deinit { close() }
+
+    /// Closes every fd and frees every buffer (the kernel then drops the
+    /// mappings and tracking state with the container).
+    public func close() {
+        for real in fds.values { _ = Glibc.close(real) }
+        fds = [:]
+        mappings = [:]
+    }
+
+    /// The real node for trace group `n`: its binding, or the next unused
+    /// group. Nil when none is left (the event is not replayed).
+    private func realGroup(_ n: UInt32) -> String? {
+        if let g = bound[n] { return g }
+        guard let next = groups.first(where: { !bound.values.contains($0) }) else { return nil }
+        bound[n] = next
+        return next
+    }
+
+    public func perform(_ event: Event) -> Performed {
+        var e = event
+        var notes: [BackendNote] = []
+        func notReplayed(_ why: String) { notes.append(.notReplayed(why)) }
+        switch event.body {
+        case .open(var x):
+            let path: String?
+            if x.path == "/dev/vfio/vfio" {
+                path = x.path
+            } else if let n = x.groupNumber {
+                path = realGroup(n)
+                if path == nil { notReplayed("group \(n): no real group given for it (--group)") }
+            } else {
+                path = nil
+                notReplayed("open of \(x.path): not a VFIO node")
+            }
+            if let path {
+                let real = Glibc.open(path, O_RDWR | O_CLOEXEC)
+                if real < 0 {
+                    x.result = .error(errno)
+                } else {
+                    let traceFD = x.result?.value.flatMap { Int32(exactly: $0) } ?? real
+                    fds[traceFD] = real
+                    x.result = .ok(Int64(traceFD))
+                }
+            } else {
+                x.result = nil
+            }
+            e.body = .open(x)
+        case .close(var x):
+            if let real = fds.removeValue(forKey: x.fd) {
+                x.result = Glibc.close(real) == 0 ? .ok(0) : .error(errno)
+                mappings[x.fd] = nil
+            } else {
+                x.result = nil
+                notReplayed("close of fd \(x.fd), which this replay did not open")
+            }
+            e.body = .close(x)
+        case .getAPIVersion(var x):
+            x.result = ioctl(x.fd, cvfio_GET_API_VERSION, nil, &notes)
+            e.body = .getAPIVersion(x)
+        case .checkExtension(var x):
+            x.result = ioctl(x.fd, cvfio_CHECK_EXTENSION, UnsafeMutableRawPointer(bitPattern: UInt(x.ext)), &notes)
+            e.body = .checkExtension(x)
+        case .setIOMMU(var x):
+            x.result = ioctl(x.fd, cvfio_SET_IOMMU, UnsafeMutableRawPointer(bitPattern: UInt(x.iommuType)), &notes)
+            e.body = .setIOMMU(x)
+        case .getInfo(var x):
+            var buf = [UInt8](repeating: 0, count: max(Int(x.argsz), 24))
+            put32(&buf, 0, x.argsz)
+            x.result = buf.withUnsafeMutableBytes { ioctl(x.fd, cvfio_IOMMU_GET_INFO, $0.baseAddress, &notes) }
+            x.info = x.result?.isSuccess == true ? IOMMUInfo(decoding: Array(buf.prefix(max(Int(x.argsz), 24)))) : nil
+            e.body = .getInfo(x)
+        case .mapDMA(var x):
+            x.result = map(x, &notes)
+            e.body = .mapDMA(x)
+        case .unmapDMA(var x):
+            (x.result, x.sizeOut, x.bitmapOut) = unmap(x, &notes)
+            e.body = .unmapDMA(x)
+        case .dirtyPages(var x):
+            (x.result, x.bitmapOut) = dirtyPages(x, &notes)
+            e.body = .dirtyPages(x)
+        case .groupGetStatus(var x):
+            var buf = [UInt8](repeating: 0, count: 8)
+            put32(&buf, 0, x.argsz)
+            x.result = buf.withUnsafeMutableBytes { ioctl(x.fd, cvfio_GROUP_GET_STATUS, $0.baseAddress, &notes) }
+            x.flagsOut = x.result?.isSuccess == true ? UInt32(buf[4]) | UInt32(buf[5]) << 8 | UInt32(buf[6]) << 16 | UInt32(buf[7]) << 24 : nil
+            e.body = .groupGetStatus(x)
+        case .groupSetContainer(var x):
+            if var container = fds[x.container] {
+                x.result = ioctl(x.fd, cvfio_GROUP_SET_CONTAINER, &container, &notes)
+            } else {
+                x.result = nil
+                notReplayed("container fd \(x.container) was not opened by this replay")
+            }
+            e.body = .groupSetContainer(x)
+        case .groupUnsetContainer(var x):
+            x.result = ioctl(x.fd, cvfio_GROUP_UNSET_CONTAINER, nil, &notes)
+            e.body = .groupUnsetContainer(x)
+        case .groupGetDeviceFD(var x):
+            x.result = getDeviceFD(x, &notes)
+            e.body = .groupGetDeviceFD(x)
+        case .pin(var x):
+            x.result = nil
+            notReplayed("vfio_pin_pages needs a pinning (mdev) device")
+            e.body = .pin(x)
+        case .unpin(var x):
+            x.result = nil
+            notReplayed("vfio_unpin_pages needs a pinning (mdev) device")
+            e.body = .unpin(x)
+        case .dmaRW(var x):
+            x.result = nil
+            notReplayed("vfio_dma_rw needs a pinning (mdev) device")
+            e.body = .dmaRW(x)
+        case .rawIoctl(var x):
+            x.result = nil
+            x.argOut = nil
+            notReplayed("undecoded ioctl")
+            e.body = .rawIoctl(x)
+        case .marker, .loss:
+            break
+        }
+        return Performed(e, notes: notes)
+    }
+
+    /// `ioctl` on the real fd behind trace fd `fd`; nil (not replayed) when
+    /// this replay has no such fd.
+    private func ioctl(_ fd: Int32, _ request: UInt, _ arg: UnsafeMutableRawPointer?, _ notes: inout [BackendNote]) -> CallResult? {
+        guard let real = fds[fd] else {
+            notes.append(.notReplayed("fd \(fd) was not opened by this replay"))
+            return nil
+        }
+        var err: Int32 = 0
+        let r = cvfio_ioctl(real, request, arg, &err)
+        return r < 0 ? .error(err) : .ok(Int64(r))
+    }
+
+    private func map(_ x: MapDMA, _ notes: inout [BackendNote]) -> CallResult? {
+        // The vaddr: our own memory of the recorded class. A huge mapping
+        // is reserved, not committed (the kernel pins what it needs).
+        guard let region = UserRegion(x.vaddr, size: x.size) else {
+            notes.append(.notReplayed("could not reserve \(x.size) bytes of address space for the vaddr"))
+            return nil
+        }
+        var buf = [UInt8](repeating: 0, count: 32)
+        put32(&buf, 0, x.argsz)
+        put32(&buf, 4, x.flags)
+        put64(&buf, 8, region.address)
+        put64(&buf, 16, x.iova)
+        put64(&buf, 24, x.size)
+        let r = buf.withUnsafeMutableBytes { ioctl(x.fd, cvfio_IOMMU_MAP_DMA, $0.baseAddress, &notes) }
+        if r?.isSuccess == true && x.flags & VFIOUAPI.unmapFlagVAddr == 0 {
+            mappings[x.fd, default: [:]][x.iova] = (x.size, region)
+        }
+        return r
+    }
+
+    /// A `struct vfio_bitmap` buffer of the recorded class and contents.
+    private func bitmapRegion(_ b: BitmapArg) -> (UserRegion, [UInt8])? {
+        // Past 256 MiB the kernel refuses the size before touching memory;
+        // a small stand-in keeps the pointer's class without the memory.
+        let size = min(b.size, VFIOLimits.dirtyBitmapSizeMax + 8)
+        let prior = b.prior?.materialize() ?? []
+        guard let r = UserRegion(b.data, size: size, contents: prior) else { return nil }
+        return (r, prior)
+    }
+
+    /// The buffer after the call, as the engine reports it: for readable
+    /// classes, its bytes (the recorded prior where it cannot be read).
+    private func contents(_ r: UserRegion, _ b: BitmapArg, prior: [UInt8]) -> BitmapBytes? {
+        guard b.data.pointerClass == .valid || b.data.pointerClass == .readOnly, b.size <= VFIOLimits.dirtyBitmapSizeMax else { return nil }
+        var fallback = prior
+        if fallback.count < Int(b.size) { fallback += [UInt8](repeating: 0, count: Int(b.size) - fallback.count) }
+        return BitmapBytes(r.read(Int(b.size), fallback: fallback))
+    }
+
+    private func unmap(_ x: UnmapDMA, _ notes: inout [BackendNote]) -> (CallResult?, UInt64?, BitmapBytes?) {
+        var buf = [UInt8](repeating: 0, count: 48)
+        put32(&buf, 0, x.argsz)
+        put32(&buf, 4, x.flags)
+        put64(&buf, 8, x.iova)
+        put64(&buf, 16, x.size)
+        var region: (UserRegion, [UInt8])? = nil
+        if let b = x.bitmap {
+            region = bitmapRegion(b)
+            guard let region else {
+                notes.append(.notReplayed("could not allocate the bitmap buffer"))
+                return (nil, nil, nil)
+            }
+            put64(&buf, 24, b.pgsize)
+            put64(&buf, 32, b.size)
+            put64(&buf, 40, region.0.address)
+        }
+        let r = buf.withUnsafeMutableBytes { ioctl(x.fd, cvfio_IOMMU_UNMAP_DMA, $0.baseAddress, &notes) }
+        var sizeOut: UInt64? = nil
+        if r?.isSuccess == true {
+            sizeOut = (0..<8).reduce(UInt64(0)) { $0 | UInt64(buf[16 + $1]) << (8 * UInt64($1)) }
+            if x.flags & VFIOUAPI.unmapFlagVAddr == 0 { releaseMappings(x) }
+        }
+        let out = region.flatMap { contents($0.0, x.bitmap!, prior: $0.1) }
+        return (r, sizeOut, out)
+    }
+
+    /// Drops the memory of mappings an UNMAP removed (whole mappings that
+    /// start in the range; ALL: every one).
+    private func releaseMappings(_ x: UnmapDMA) {
+        guard var m = mappings[x.fd] else { return }
+        if x.flags & VFIOUAPI.unmapFlagAll != 0 {
+            m = [:]
+        } else {
+            let last = x.iova &+ (x.size &- 1)
+            m = m.filter { !($0.key >= x.iova && $0.key <= last) }
+        }
+        mappings[x.fd] = m
+    }
+
+    private func dirtyPages(_ x: DirtyPages, _ notes: inout [BackendNote]) -> (CallResult?, BitmapBytes?) {
+        var buf = [UInt8](repeating: 0, count: 64)
+        put32(&buf, 0, x.argsz)
+        put32(&buf, 4, x.flags)
+        var region: (UserRegion, [UInt8])? = nil
+        if let range = x.range {
+            region = bitmapRegion(range.bitmap)
+            guard let region else {
+                notes.append(.notReplayed("could not allocate the bitmap buffer"))
+                return (nil, nil)
+            }
+            put64(&buf, 8, range.iova)
+            put64(&buf, 16, range.size)
+            put64(&buf, 24, range.bitmap.pgsize)
+            put64(&buf, 32, range.bitmap.size)
+            put64(&buf, 40, region.0.address)
+        }
+        let r = buf.withUnsafeMutableBytes { ioctl(x.fd, cvfio_IOMMU_DIRTY_PAGES, $0.baseAddress, &notes) }
+        return (r, region.flatMap { contents($0.0, x.range!.bitmap, prior: $0.1) })
+    }
+
+    private func getDeviceFD(_ x: GroupGetDeviceFD, _ notes: inout [BackendNote]) -> CallResult? {
+        // The recorded device name belongs to the recording host; use the
+        // real group's device when it has exactly one.
+        var name = x.name
+        if let real = fds[x.fd], let devices = groupDevices(ofFD: real), devices.count == 1 { name = devices[0] }
+        let r = name.withCString { ioctl(x.fd, cvfio_GROUP_GET_DEVICE_FD, UnsafeMutableRawPointer(mutating: $0), &notes) }
+        if case .ok(let real)? = r {
+            let traceFD = x.result?.value.flatMap { Int32(exactly: $0) } ?? Int32(real)
+            fds[traceFD] = Int32(real)
+            return .ok(Int64(traceFD))
+        }
+        return r
+    }
+
+    /// Device names in the IOMMU group behind an open group fd.
+    private func groupDevices(ofFD fd: Int32) -> [String]? {
+        var link = [CChar](repeating: 0, count: 256)
+        let n = readlink("/proc/self/fd/\(fd)", &link, 255)
+        guard n > 0 else { return nil }
+        let path = String(decoding: link.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let group = path.split(separator: "/").last else { return nil }
+        return Self.listDirectory("/sys/kernel/iommu_groups/\(group)/devices")
+    }
+
+    static func listDirectory(_ path: String) -> [String]? {
+        guard let d = opendir(path) else { return nil }
+        defer { closedir(d) }
+        var out: [String] = []
+        while let ent = readdir(d) {
+            let name = withUnsafeBytes(of: ent.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out.sorted()
+    }
+
+    /// The group node of a PCI device (`0000:00:03.0` → `/dev/vfio/N`).
+    public static func groupNode(ofPCIDevice bdf: String) -> String? {
+        var link = [CChar](repeating: 0, count: 256)
+        let n = readlink("/sys/bus/pci/devices/\(bdf)/iommu_group", &link, 255)
+        guard n > 0 else { return nil }
+        let path = String(decoding: link.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let group = path.split(separator: "/").last else { return nil }
+        return "/dev/vfio/\(group)"
+    }
+}
+
+private func put32(_ b: inout [UInt8], _ o: Int, _ v: UInt32) {
+    for i in 0..<4 { b[o + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(i))) }
+}
+
+private func put64(_ b: inout [UInt8], _ o: Int, _ v: UInt64) {
+    for i in 0..<8 { b[o + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) }
+}
