@@ -63,6 +63,22 @@ static const size_t cvfio_offsetof_dirty_get_bitmap = offsetof(struct vfio_iommu
 static const size_t cvfio_offsetof_cap_migration_pgsize_bitmap = offsetof(struct vfio_iommu_type1_info_cap_migration, pgsize_bitmap);
 static const size_t cvfio_offsetof_info_cap_offset = offsetof(struct vfio_iommu_type1_info, cap_offset);
 
+/* Field offsets the real-VFIO backend writes arguments at. */
+static const size_t cvfio_offsetof_dma_map_vaddr = offsetof(struct vfio_iommu_type1_dma_map, vaddr);
+static const size_t cvfio_offsetof_dma_map_iova = offsetof(struct vfio_iommu_type1_dma_map, iova);
+static const size_t cvfio_offsetof_dma_map_size = offsetof(struct vfio_iommu_type1_dma_map, size);
+static const size_t cvfio_offsetof_dma_unmap_iova = offsetof(struct vfio_iommu_type1_dma_unmap, iova);
+static const size_t cvfio_offsetof_dma_unmap_size = offsetof(struct vfio_iommu_type1_dma_unmap, size);
+static const size_t cvfio_offsetof_dma_unmap_data = offsetof(struct vfio_iommu_type1_dma_unmap, data);
+static const size_t cvfio_offsetof_bitmap_pgsize = offsetof(struct vfio_bitmap, pgsize);
+static const size_t cvfio_offsetof_bitmap_size = offsetof(struct vfio_bitmap, size);
+static const size_t cvfio_offsetof_bitmap_data = offsetof(struct vfio_bitmap, data);
+static const size_t cvfio_offsetof_dirty_bitmap_data = offsetof(struct vfio_iommu_type1_dirty_bitmap, data);
+static const size_t cvfio_offsetof_dirty_get_iova = offsetof(struct vfio_iommu_type1_dirty_bitmap_get, iova);
+static const size_t cvfio_offsetof_dirty_get_size = offsetof(struct vfio_iommu_type1_dirty_bitmap_get, size);
+static const size_t cvfio_offsetof_info_iova_pgsizes = offsetof(struct vfio_iommu_type1_info, iova_pgsizes);
+static const size_t cvfio_offsetof_group_status_flags = offsetof(struct vfio_group_status, flags);
+
 /* ioctl(2) with a fixed signature.  Returns the raw result; errno is left as
  * the kernel set it and is also returned through *err (0 on success). */
 int cvfio_ioctl(int fd, unsigned long request, void *arg, int *err);

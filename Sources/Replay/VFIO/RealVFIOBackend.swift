@@ -104,10 +104,12 @@ public final class RealVFIOBackend: Backend {
             x.result = ioctl(x.fd, cvfio_SET_IOMMU, UnsafeMutableRawPointer(bitPattern: UInt(x.iommuType)), &notes)
             e.body = .setIOMMU(x)
         case .getInfo(var x):
-            var buf = [UInt8](repeating: 0, count: max(Int(x.argsz), 24))
+            // The caller's buffer is argsz long (at least the fixed part),
+            // capped: the kernel writes no more than argsz.
+            var buf = [UInt8](repeating: 0, count: min(max(Int(x.argsz), VFIOLayout.infoMinimum), 1 << 20))
             put32(&buf, 0, x.argsz)
             x.result = buf.withUnsafeMutableBytes { ioctl(x.fd, cvfio_IOMMU_GET_INFO, $0.baseAddress, &notes) }
-            x.info = x.result?.isSuccess == true ? IOMMUInfo(decoding: Array(buf.prefix(max(Int(x.argsz), 24)))) : nil
+            x.info = x.result?.isSuccess == true ? IOMMUInfo(decoding: buf) : nil
             e.body = .getInfo(x)
         case .mapDMA(var x):
             x.result = map(x, &notes)
@@ -122,10 +124,15 @@ public final class RealVFIOBackend: Backend {
             var buf = [UInt8](repeating: 0, count: 8)
             put32(&buf, 0, x.argsz)
             x.result = buf.withUnsafeMutableBytes { ioctl(x.fd, cvfio_GROUP_GET_STATUS, $0.baseAddress, &notes) }
-            x.flagsOut = x.result?.isSuccess == true ? UInt32(buf[4]) | UInt32(buf[5]) << 8 | UInt32(buf[6]) << 16 | UInt32(buf[7]) << 24 : nil
+            let f = VFIOLayout.statusFlags
+            x.flagsOut = x.result?.isSuccess == true ? UInt32(buf[f]) | UInt32(buf[f + 1]) << 8 | UInt32(buf[f + 2]) << 16 | UInt32(buf[f + 3]) << 24 : nil
             e.body = .groupGetStatus(x)
         case .groupSetContainer(var x):
             if var container = fds[x.container] {
+                if x.kind == .emulated, let real = fds[x.fd], let devices = groupDevices(ofFD: real),
+                   devices.contains(where: { $0.contains(":") && $0.contains(".") }) {
+                    notes.append(.notReplayed("the trace's group is emulated (mdev) but the real group holds PCI device \(devices[0]): pins and dirty scope will differ"))
+                }
                 x.result = ioctl(x.fd, cvfio_GROUP_SET_CONTAINER, &container, &notes)
             } else {
                 x.result = nil
@@ -180,12 +187,12 @@ public final class RealVFIOBackend: Backend {
             notes.append(.notReplayed("could not reserve \(x.size) bytes of address space for the vaddr"))
             return nil
         }
-        var buf = [UInt8](repeating: 0, count: 32)
+        var buf = [UInt8](repeating: 0, count: VFIOLayout.mapBytes)
         put32(&buf, 0, x.argsz)
         put32(&buf, 4, x.flags)
-        put64(&buf, 8, region.address)
-        put64(&buf, 16, x.iova)
-        put64(&buf, 24, x.size)
+        put64(&buf, VFIOLayout.mapVaddr, region.address)
+        put64(&buf, VFIOLayout.mapIOVA, x.iova)
+        put64(&buf, VFIOLayout.mapSize, x.size)
         let r = buf.withUnsafeMutableBytes { ioctl(x.fd, cvfio_IOMMU_MAP_DMA, $0.baseAddress, &notes) }
         if r?.isSuccess == true && x.flags & VFIOUAPI.unmapFlagVAddr == 0 {
             mappings[x.fd, default: [:]][x.iova] = (x.size, region)
@@ -216,8 +223,8 @@ public final class RealVFIOBackend: Backend {
         var buf = [UInt8](repeating: 0, count: 48)
         put32(&buf, 0, x.argsz)
         put32(&buf, 4, x.flags)
-        put64(&buf, 8, x.iova)
-        put64(&buf, 16, x.size)
+        put64(&buf, VFIOLayout.unmapIOVA, x.iova)
+        put64(&buf, VFIOLayout.unmapSize, x.size)
         var region: (UserRegion, [UInt8])? = nil
         if let b = x.bitmap {
             region = bitmapRegion(b)
@@ -225,14 +232,15 @@ public final class RealVFIOBackend: Backend {
                 notes.append(.notReplayed("could not allocate the bitmap buffer"))
                 return (nil, nil, nil)
             }
-            put64(&buf, 24, b.pgsize)
-            put64(&buf, 32, b.size)
-            put64(&buf, 40, region.0.address)
+            let at = VFIOLayout.unmapBitmap
+            put64(&buf, at + VFIOLayout.bitmapPgsize, b.pgsize)
+            put64(&buf, at + VFIOLayout.bitmapSize, b.size)
+            put64(&buf, at + VFIOLayout.bitmapData, region.0.address)
         }
         let r = buf.withUnsafeMutableBytes { ioctl(x.fd, cvfio_IOMMU_UNMAP_DMA, $0.baseAddress, &notes) }
         var sizeOut: UInt64? = nil
         if r?.isSuccess == true {
-            sizeOut = (0..<8).reduce(UInt64(0)) { $0 | UInt64(buf[16 + $1]) << (8 * UInt64($1)) }
+            sizeOut = (0..<8).reduce(UInt64(0)) { $0 | UInt64(buf[VFIOLayout.unmapSize + $1]) << (8 * UInt64($1)) }
             if x.flags & VFIOUAPI.unmapFlagVAddr == 0 { releaseMappings(x) }
         }
         let out = region.flatMap { contents($0.0, x.bitmap!, prior: $0.1) }
@@ -263,11 +271,12 @@ public final class RealVFIOBackend: Backend {
                 notes.append(.notReplayed("could not allocate the bitmap buffer"))
                 return (nil, nil)
             }
-            put64(&buf, 8, range.iova)
-            put64(&buf, 16, range.size)
-            put64(&buf, 24, range.bitmap.pgsize)
-            put64(&buf, 32, range.bitmap.size)
-            put64(&buf, 40, region.0.address)
+            let at = VFIOLayout.dirtyData
+            put64(&buf, at + VFIOLayout.getIOVA, range.iova)
+            put64(&buf, at + VFIOLayout.getSize, range.size)
+            put64(&buf, at + VFIOLayout.getBitmap + VFIOLayout.bitmapPgsize, range.bitmap.pgsize)
+            put64(&buf, at + VFIOLayout.getBitmap + VFIOLayout.bitmapSize, range.bitmap.size)
+            put64(&buf, at + VFIOLayout.getBitmap + VFIOLayout.bitmapData, region.0.address)
         }
         let r = buf.withUnsafeMutableBytes { ioctl(x.fd, cvfio_IOMMU_DIRTY_PAGES, $0.baseAddress, &notes) }
         return (r, region.flatMap { contents($0.0, x.range!.bitmap, prior: $0.1) })
@@ -317,6 +326,18 @@ public final class RealVFIOBackend: Backend {
         guard let group = path.split(separator: "/").last else { return nil }
         return "/dev/vfio/\(group)"
     }
+}
+
+/// Where the backend writes each argument field (LP64), named after the
+/// uapi structs; a test checks every one against `<linux/vfio.h>`.
+enum VFIOLayout {
+    static let mapVaddr = 8, mapIOVA = 16, mapSize = 24, mapBytes = 32
+    static let unmapIOVA = 8, unmapSize = 16, unmapBitmap = 24
+    static let bitmapPgsize = 0, bitmapSize = 8, bitmapData = 16
+    static let dirtyData = 8
+    static let getIOVA = 0, getSize = 8, getBitmap = 16
+    static let infoMinimum = 24
+    static let statusFlags = 4
 }
 
 private func put32(_ b: inout [UInt8], _ o: Int, _ v: UInt32) {
