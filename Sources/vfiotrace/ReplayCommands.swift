@@ -137,7 +137,7 @@ struct Replay: ParsableCommand {
         let why: String
         var header = source.header
         if backend == "vfio" {
-            let real = try makeRealBackend()
+            let real = try makeRealBackend(traceKinds: try groupKinds(source))
             backendObject = real
             why = "real kernel \(real.kernelRelease)"
             header.kernelRelease = real.kernelRelease
@@ -180,7 +180,24 @@ struct Replay: ParsableCommand {
 
 extension Replay {
     /// The real-VFIO backend for the named groups and devices.
-    func makeRealBackend() throws -> RealVFIOBackend {
+    /// The kind each trace group is attached as (emulated or IOMMU-backed),
+    /// from the trace's own opens and SET_CONTAINERs.
+    func groupKinds(_ source: EventSource) throws -> [UInt32: GroupKind] {
+        var groupOfFD: [Int32: UInt32] = [:]
+        var kinds: [UInt32: GroupKind] = [:]
+        try source.forEach { e in
+            switch e.body {
+            case .open(let o):
+                if let n = o.groupNumber, let fd = o.result?.value.flatMap({ Int32(exactly: $0) }) { groupOfFD[fd] = n }
+            case .groupSetContainer(let g):
+                if let n = groupOfFD[g.fd], g.kind != .unknown { kinds[n] = g.kind }
+            default: break
+            }
+        }
+        return kinds
+    }
+
+    func makeRealBackend(traceKinds: [UInt32: GroupKind]) throws -> RealVFIOBackend {
         var nodes: [String] = []
         var bindings: [UInt32: String] = [:]
         for g in groups {
@@ -199,7 +216,7 @@ extension Replay {
         for node in nodes + bindings.values where access(node, R_OK | W_OK) != 0 {
             throw Failure.trouble("\(node): \(String(cString: strerror(errno))) (is the device bound to vfio-pci, and are you root?)")
         }
-        return RealVFIOBackend(groups: nodes, bindings: bindings)
+        return RealVFIOBackend(groups: nodes, bindings: bindings, traceKinds: traceKinds)
     }
 }
 

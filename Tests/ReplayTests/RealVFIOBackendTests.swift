@@ -54,6 +54,15 @@ struct RealVFIOBackendTests {
         #expect(VFIOLayout.dirtyData + cvfio_sizeof_dirty_bitmap_get == 48)
     }
 
+    @Test("the vfiotrace_pin control request has one layout for the module and for Swift")
+    func pinRequest() {
+        #expect(MemoryLayout<vfiotrace_pin_req>.size == 32)
+        #expect(MemoryLayout<vfiotrace_pin_req>.offset(of: \.iova) == 8)
+        #expect(MemoryLayout<vfiotrace_pin_req>.offset(of: \.result) == 24)
+        // _IOWR(';', 0xf0, 32 bytes): read|write, size 32, type ';', nr 0xf0.
+        #expect(cvfio_PIN_IOCTL == 0xC020_3BF0)
+    }
+
     @Test("a buffer that faults after N bytes ends exactly at an inaccessible page, holding the prior bytes")
     func partialBuffer() throws {
         let prior: [UInt8] = (0..<16).map { UInt8($0 + 1) }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/vfio.h>
+#include "vfiotrace_pin.h"
 
 /* Request numbers (all _IO(';', 100 + n): no size or direction bits). */
 static const unsigned long cvfio_GET_API_VERSION = VFIO_GET_API_VERSION;
@@ -78,6 +79,9 @@ static const size_t cvfio_offsetof_dirty_get_iova = offsetof(struct vfio_iommu_t
 static const size_t cvfio_offsetof_dirty_get_size = offsetof(struct vfio_iommu_type1_dirty_bitmap_get, size);
 static const size_t cvfio_offsetof_info_iova_pgsizes = offsetof(struct vfio_iommu_type1_info, iova_pgsizes);
 static const size_t cvfio_offsetof_group_status_flags = offsetof(struct vfio_group_status, flags);
+
+/* The vfiotrace_pin test device's control ioctl (kmod/). */
+static const unsigned long cvfio_PIN_IOCTL = VFIOTRACE_PIN_IOCTL;
 
 /* ioctl(2) with a fixed signature.  Returns the raw result; errno is left as
  * the kernel set it and is also returned through *err (0 on success). */

@@ -22,16 +22,26 @@ public final class RealVFIOBackend: Backend {
     public let groups: [String]
     /// Explicit bindings: trace group number → real group node.
     private var bound: [UInt32: String]
+    /// The kind of each trace group (from its SET_CONTAINER), so that an
+    /// emulated trace group binds to a real mdev group and an IOMMU-backed
+    /// one to a PCI group.
+    private let traceKinds: [UInt32: GroupKind]
     private var fds: [Int32: Int32] = [:]
+    /// Trace group fd → trace group number.
+    private var groupOfFD: [Int32: UInt32] = [:]
+    /// Trace group number → the real device fd opened in it (the pinning
+    /// device of an emulated group).
+    private var deviceOfGroup: [UInt32: Int32] = [:]
     /// Memory behind each live mapping, by container fd and IOVA.
     private var mappings: [Int32: [UInt64: (size: UInt64, region: UserRegion)]] = [:]
     public let kernelRelease: String
 
     public var name: String { "vfio:\(kernelRelease)" }
 
-    public init(groups: [String], bindings: [UInt32: String] = [:]) {
+    public init(groups: [String], bindings: [UInt32: String] = [:], traceKinds: [UInt32: GroupKind] = [:]) {
         self.groups = groups
         bound = bindings
+        self.traceKinds = traceKinds
         var u = utsname()
         uname(&u)
         kernelRelease = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
@@ -51,9 +61,20 @@ public final class RealVFIOBackend: Backend {
     /// group. Nil when none is left (the event is not replayed).
     private func realGroup(_ n: UInt32) -> String? {
         if let g = bound[n] { return g }
-        guard let next = groups.first(where: { !bound.values.contains($0) }) else { return nil }
+        let free = groups.filter { !bound.values.contains($0) }
+        let wantEmulated = traceKinds[n] == .emulated
+        guard let next = free.first(where: { Self.isEmulatedGroup($0) == wantEmulated }) ?? (traceKinds[n] == nil ? free.first : nil)
+        else { return nil }
         bound[n] = next
         return next
+    }
+
+    /// Whether a real group node holds mdev devices (emulated IOMMU) rather
+    /// than PCI ones.
+    static func isEmulatedGroup(_ node: String) -> Bool {
+        guard let n = node.split(separator: "/").last,
+              let devices = listDirectory("/sys/kernel/iommu_groups/\(n)/devices") else { return false }
+        return devices.contains { access("/sys/bus/mdev/devices/\($0)", F_OK) == 0 }
     }
 
     public func perform(_ event: Event) -> Performed {
@@ -67,7 +88,11 @@ public final class RealVFIOBackend: Backend {
                 path = x.path
             } else if let n = x.groupNumber {
                 path = realGroup(n)
-                if path == nil { notReplayed("group \(n): no real group given for it (--group)") }
+                if path == nil {
+                    notReplayed(traceKinds[n] == .emulated
+                        ? "group \(n) is emulated: it needs a pinning (mdev) device's group (--group)"
+                        : "group \(n): no real group given for it (--group)")
+                }
             } else {
                 path = nil
                 notReplayed("open of \(x.path): not a VFIO node")
@@ -79,6 +104,7 @@ public final class RealVFIOBackend: Backend {
                 } else {
                     let traceFD = x.result?.value.flatMap { Int32(exactly: $0) } ?? real
                     fds[traceFD] = real
+                    if let n = x.groupNumber { groupOfFD[traceFD] = n }
                     x.result = .ok(Int64(traceFD))
                 }
             } else {
@@ -146,16 +172,17 @@ public final class RealVFIOBackend: Backend {
             x.result = getDeviceFD(x, &notes)
             e.body = .groupGetDeviceFD(x)
         case .pin(var x):
-            x.result = nil
-            notReplayed("vfio_pin_pages needs a pinning (mdev) device")
+            x.result = pinDevice(x.group, op: UInt32(VFIOTRACE_PIN_OP_PIN), iova: x.iova, length: UInt64(x.npage), prot: x.prot, &notes)
             e.body = .pin(x)
         case .unpin(var x):
+            // vfio_unpin_pages returns nothing (6.0+); the device unpins
+            // only pages it pinned.
+            _ = pinDevice(x.group, op: UInt32(VFIOTRACE_PIN_OP_UNPIN), iova: x.iova, length: UInt64(x.npage), prot: 0, &notes)
             x.result = nil
-            notReplayed("vfio_unpin_pages needs a pinning (mdev) device")
             e.body = .unpin(x)
         case .dmaRW(var x):
-            x.result = nil
-            notReplayed("vfio_dma_rw needs a pinning (mdev) device")
+            let r = pinDevice(x.group, op: UInt32(VFIOTRACE_PIN_OP_RW), iova: x.iova, length: x.length, prot: x.write ? 1 : 0, &notes)
+            x.result = r.map { if case .ok = $0 { return .ok(0) }; return $0 }
             e.body = .dmaRW(x)
         case .rawIoctl(var x):
             x.result = nil
@@ -178,6 +205,24 @@ public final class RealVFIOBackend: Backend {
         var err: Int32 = 0
         let r = cvfio_ioctl(real, request, arg, &err)
         return r < 0 ? .error(err) : .ok(Int64(r))
+    }
+
+    /// One request to the vfiotrace_pin device of trace group `group`: the
+    /// kernel function's return as a result (a count or 0; -errno as the
+    /// errno). Not replayed without an open pinning device in that group.
+    private func pinDevice(_ group: UInt32, op: UInt32, iova: UInt64, length: UInt64, prot: UInt32,
+                           _ notes: inout [BackendNote]) -> CallResult? {
+        guard let dev = deviceOfGroup[group] else {
+            notes.append(.notReplayed("group \(group) has no open pinning (vfiotrace_pin) device"))
+            return nil
+        }
+        var req = vfiotrace_pin_req(op: op, prot: prot, iova: iova, length: length, result: 0)
+        var err: Int32 = 0
+        guard cvfio_ioctl(dev, cvfio_PIN_IOCTL, &req, &err) == 0 else {
+            notes.append(.notReplayed("the device in group \(group) is not a vfiotrace_pin device (\(ErrnoName.name(err)))"))
+            return nil
+        }
+        return req.result < 0 ? .error(Int32(clamping: -req.result)) : .ok(req.result)
     }
 
     private func map(_ x: MapDMA, _ notes: inout [BackendNote]) -> CallResult? {
@@ -291,6 +336,7 @@ public final class RealVFIOBackend: Backend {
         if case .ok(let real)? = r {
             let traceFD = x.result?.value.flatMap { Int32(exactly: $0) } ?? Int32(real)
             fds[traceFD] = Int32(real)
+            if let g = groupOfFD[x.fd] { deviceOfGroup[g] = Int32(real) }
             return .ok(Int64(traceFD))
         }
         return r
