@@ -37,6 +37,7 @@ let package = Package(
         .testTarget(name: "TraceTests", dependencies: ["Trace", "CVFIO"],
                     resources: [.copy("Golden")]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Trace", "CVFIO"]),
+        .testTarget(name: "ConformTests", dependencies: ["Conform", "Replay", "Trace"]),
         .testTarget(name: "CLITests", dependencies: ["Trace"]),
     ]
 )

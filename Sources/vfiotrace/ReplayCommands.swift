@@ -183,41 +183,44 @@ extension Replay {
     /// The kind each trace group is attached as (emulated or IOMMU-backed),
     /// from the trace's own opens and SET_CONTAINERs.
     func groupKinds(_ source: EventSource) throws -> [UInt32: GroupKind] {
-        var groupOfFD: [Int32: UInt32] = [:]
-        var kinds: [UInt32: GroupKind] = [:]
+        var events: [Event] = []
         try source.forEach { e in
             switch e.body {
-            case .open(let o):
-                if let n = o.groupNumber, let fd = o.result?.value.flatMap({ Int32(exactly: $0) }) { groupOfFD[fd] = n }
-            case .groupSetContainer(let g):
-                if let n = groupOfFD[g.fd], g.kind != .unknown { kinds[n] = g.kind }
+            case .open, .groupSetContainer: events.append(e)
             default: break
             }
         }
-        return kinds
+        return RealVFIOBackend.traceGroupKinds(events)
     }
 
     func makeRealBackend(traceKinds: [UInt32: GroupKind]) throws -> RealVFIOBackend {
-        var nodes: [String] = []
-        var bindings: [UInt32: String] = [:]
-        for g in groups {
-            if let eq = g.firstIndex(of: "="), let n = UInt32(g[..<eq]) {
-                bindings[n] = String(g[g.index(after: eq)...])
-            } else {
-                nodes.append(g)
-            }
-        }
-        for d in devices {
-            guard let node = RealVFIOBackend.groupNode(ofPCIDevice: d) else {
-                throw Failure.trouble("--device \(d): no such PCI device with an IOMMU group (is the IOMMU on?)")
-            }
-            nodes.append(node)
-        }
-        for node in nodes + bindings.values where access(node, R_OK | W_OK) != 0 {
-            throw Failure.trouble("\(node): \(String(cString: strerror(errno))) (is the device bound to vfio-pci, and are you root?)")
-        }
-        return RealVFIOBackend(groups: nodes, bindings: bindings, traceKinds: traceKinds)
+        try makeRealVFIOBackend(groups: groups, devices: devices, traceKinds: traceKinds)
     }
+}
+
+/// The real-VFIO backend for `--group` (`/dev/vfio/N` or `TRACE=/dev/vfio/N`)
+/// and `--device` (a PCI address) options, checking that each node can be
+/// opened before anything runs.
+func makeRealVFIOBackend(groups: [String], devices: [String], traceKinds: [UInt32: GroupKind]) throws -> RealVFIOBackend {
+    var nodes: [String] = []
+    var bindings: [UInt32: String] = [:]
+    for g in groups {
+        if let eq = g.firstIndex(of: "="), let n = UInt32(g[..<eq]) {
+            bindings[n] = String(g[g.index(after: eq)...])
+        } else {
+            nodes.append(g)
+        }
+    }
+    for d in devices {
+        guard let node = RealVFIOBackend.groupNode(ofPCIDevice: d) else {
+            throw Failure.trouble("--device \(d): no such PCI device with an IOMMU group (is the IOMMU on?)")
+        }
+        nodes.append(node)
+    }
+    for node in nodes + bindings.values where access(node, R_OK | W_OK) != 0 {
+        throw Failure.trouble("\(node): \(String(cString: strerror(errno))) (is the device bound to vfio-pci, and are you root?)")
+    }
+    return RealVFIOBackend(groups: nodes, bindings: bindings, traceKinds: traceKinds)
 }
 
 /// Ends the process on SIGINT/SIGTERM: the kernel then closes every fd and

@@ -31,7 +31,7 @@ struct VFIOTrace: ParsableCommand {
         or trouble (the message names the file and byte offset).
         """,
         version: toolVersion,
-        subcommands: [Compile.self, Cat.self, Info.self, Verify.self, Recover.self, Replay.self, Diff.self, Profiles.self]
+        subcommands: [Compile.self, Cat.self, Info.self, Verify.self, Recover.self, Replay.self, Diff.self, Profiles.self, Conform.self]
     )
 
     /// Runs the command line, mapping every kind of failure to the

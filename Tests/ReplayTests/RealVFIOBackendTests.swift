@@ -66,11 +66,12 @@ struct RealVFIOBackendTests {
     @Test("a buffer that faults after N bytes ends exactly at an inaccessible page, holding the prior bytes")
     func partialBuffer() throws {
         let prior: [UInt8] = (0..<16).map { UInt8($0 + 1) }
-        let r = try #require(UserRegion(UserPointer(.valid, accessibleBytes: 12), size: 16, contents: prior))
+        let r = try #require(UserRegion(UserPointer(.valid, accessibleBytes: 12), size: 16, contents: BitmapBytes(prior)))
         let page = UInt64(UserRegion.pageSize)
         #expect((r.address + 12) % page == 0)
         #expect(r.readable == 12)
         #expect(r.read(16, fallback: [UInt8](repeating: 0xEE, count: 16)) == Array(prior[0..<12]) + [0xEE, 0xEE, 0xEE, 0xEE])
+        #expect(r.contents(16, fallback: BitmapBytes(prior)) == BitmapBytes(prior))
         // The byte after the accessible ones is PROT_NONE: the kernel's
         // copy into it fails with EFAULT, the one before it works.
         #expect(!Probe.canWrite(r.address + 12))
@@ -85,7 +86,7 @@ struct RealVFIOBackendTests {
         let hole = try #require(UserRegion(UserPointer(.unmapped), size: 64))
         #expect(hole.readable == 0)
         #expect(!Probe.canRead(hole.address))
-        let ro = try #require(UserRegion(UserPointer(.readOnly, pageOffset: 0x20), size: 16, contents: [9, 9]))
+        let ro = try #require(UserRegion(UserPointer(.readOnly, pageOffset: 0x20), size: 16, contents: BitmapBytes([9, 9])))
         #expect(ro.address % UInt64(UserRegion.pageSize) == 0x20)
         #expect(Probe.canRead(ro.address))
         #expect(ro.read(2, fallback: []) == [9, 9])

@@ -65,7 +65,7 @@ extension Event {
     }
 
     /// The bitmap a call wrote, with the range its bit 0 stands for.
-    var bitmapOutcome: (out: BitmapBytes?, base: UInt64, pgsize: UInt64)? {
+    public var bitmapOutcome: (out: BitmapBytes?, base: UInt64, pgsize: UInt64)? {
         switch body {
         case .dirtyPages(let x):
             guard let r = x.range else { return nil }

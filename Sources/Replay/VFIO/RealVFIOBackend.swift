@@ -69,9 +69,26 @@ public final class RealVFIOBackend: Backend {
         return next
     }
 
+    /// The kind each trace group is attached as, from the trace's opens
+    /// (which fd is which group) and SET_CONTAINERs (the kind).
+    public static func traceGroupKinds(_ events: some Sequence<Event>) -> [UInt32: GroupKind] {
+        var groupOfFD: [Int32: UInt32] = [:]
+        var kinds: [UInt32: GroupKind] = [:]
+        for e in events {
+            switch e.body {
+            case .open(let o):
+                if let n = o.groupNumber, let fd = o.result?.value.flatMap({ Int32(exactly: $0) }) { groupOfFD[fd] = n }
+            case .groupSetContainer(let g):
+                if let n = groupOfFD[g.fd], g.kind != .unknown { kinds[n] = g.kind }
+            default: break
+            }
+        }
+        return kinds
+    }
+
     /// Whether a real group node holds mdev devices (emulated IOMMU) rather
     /// than PCI ones.
-    static func isEmulatedGroup(_ node: String) -> Bool {
+    public static func isEmulatedGroup(_ node: String) -> Bool {
         guard let n = node.split(separator: "/").last,
               let devices = listDirectory("/sys/kernel/iommu_groups/\(n)/devices") else { return false }
         return devices.contains { access("/sys/bus/mdev/devices/\($0)", F_OK) == 0 }
@@ -246,22 +263,19 @@ public final class RealVFIOBackend: Backend {
     }
 
     /// A `struct vfio_bitmap` buffer of the recorded class and contents.
-    private func bitmapRegion(_ b: BitmapArg) -> (UserRegion, [UInt8])? {
+    private func bitmapRegion(_ b: BitmapArg) -> (UserRegion, BitmapBytes?)? {
         // Past 256 MiB the kernel refuses the size before touching memory;
         // a small stand-in keeps the pointer's class without the memory.
         let size = min(b.size, VFIOLimits.dirtyBitmapSizeMax + 8)
-        let prior = b.prior?.materialize() ?? []
-        guard let r = UserRegion(b.data, size: size, contents: prior) else { return nil }
-        return (r, prior)
+        guard let r = UserRegion(b.data, size: size, contents: b.prior) else { return nil }
+        return (r, b.prior)
     }
 
     /// The buffer after the call, as the engine reports it: for readable
     /// classes, its bytes (the recorded prior where it cannot be read).
-    private func contents(_ r: UserRegion, _ b: BitmapArg, prior: [UInt8]) -> BitmapBytes? {
+    private func contents(_ r: UserRegion, _ b: BitmapArg, prior: BitmapBytes?) -> BitmapBytes? {
         guard b.data.pointerClass == .valid || b.data.pointerClass == .readOnly, b.size <= VFIOLimits.dirtyBitmapSizeMax else { return nil }
-        var fallback = prior
-        if fallback.count < Int(b.size) { fallback += [UInt8](repeating: 0, count: Int(b.size) - fallback.count) }
-        return BitmapBytes(r.read(Int(b.size), fallback: fallback))
+        return r.contents(b.size, fallback: prior)
     }
 
     private func unmap(_ x: UnmapDMA, _ notes: inout [BackendNote]) -> (CallResult?, UInt64?, BitmapBytes?) {
@@ -270,7 +284,7 @@ public final class RealVFIOBackend: Backend {
         put32(&buf, 4, x.flags)
         put64(&buf, VFIOLayout.unmapIOVA, x.iova)
         put64(&buf, VFIOLayout.unmapSize, x.size)
-        var region: (UserRegion, [UInt8])? = nil
+        var region: (UserRegion, BitmapBytes?)? = nil
         if let b = x.bitmap {
             region = bitmapRegion(b)
             guard let region else {
@@ -309,7 +323,7 @@ public final class RealVFIOBackend: Backend {
         var buf = [UInt8](repeating: 0, count: 64)
         put32(&buf, 0, x.argsz)
         put32(&buf, 4, x.flags)
-        var region: (UserRegion, [UInt8])? = nil
+        var region: (UserRegion, BitmapBytes?)? = nil
         if let range = x.range {
             region = bitmapRegion(range.bitmap)
             guard let region else {

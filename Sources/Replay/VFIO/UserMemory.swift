@@ -23,7 +23,7 @@ final class UserRegion {
 
     /// Memory for `pointer` covering `size` bytes, holding `contents` at the
     /// start (zeros after). Nil when the host refuses the mapping.
-    init?(_ pointer: UserPointer, size: UInt64, contents: [UInt8] = []) {
+    init?(_ pointer: UserPointer, size: UInt64, contents: BitmapBytes? = nil) {
         let page = Self.pageSize
         switch pointer.pointerClass {
         case .null:
@@ -62,14 +62,20 @@ final class UserRegion {
         readable = accessible
         if accessiblePages > 0 {
             guard mprotect(p, accessiblePages * page, PROT_READ | PROT_WRITE) == 0 else { return nil }
-            let n = min(contents.count, accessible)
-            if n > 0 { contents.withUnsafeBytes { start.copyMemory(from: $0.baseAddress!, byteCount: n) } }
+            // The prior contents, run by run (a 256 MiB fill is a memset).
+            contents?.forEachPiece(in: 0..<UInt64(accessible)) { at, piece in
+                let dst = start + Int(at)
+                switch piece {
+                case .fill(let b, let n): if b != 0 { memset(dst, Int32(b), Int(n)) }
+                case .literal(let l): l.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: l.count) }
+                }
+            }
             if pointer.pointerClass == .readOnly { _ = mprotect(p, accessiblePages * page, PROT_READ) }
         }
     }
 
     /// The first `count` bytes as they are now; bytes that cannot be read
-    /// (past the accessible part) come from `fallback`.
+    /// (past the accessible part) come from `fallback` (zero past it).
     func read(_ count: Int, fallback: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
         for i in 0..<min(count, fallback.count) { out[i] = fallback[i] }
@@ -78,6 +84,34 @@ final class UserRegion {
             out.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: base, byteCount: n) }
         }
         return out
+    }
+
+    /// The first `count` bytes as a trace keeps them, read word by word
+    /// where the memory is readable, the rest from `fallback`.
+    func contents(_ count: UInt64, fallback: BitmapBytes?) -> BitmapBytes {
+        var b = BitmapBytes.Builder()
+        let n = min(count, UInt64(readable))
+        if n > 0, let base = UnsafeRawPointer(bitPattern: UInt(address)) {
+            if address % 8 == 0 {
+                let words = Int(n / 8)
+                b.append(words: UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt64.self), count: words))
+                b.append(contentsOf: UnsafeRawBufferPointer(start: base + words * 8, count: Int(n % 8)))
+            } else {
+                b.append(contentsOf: UnsafeRawBufferPointer(start: base, count: Int(n)))
+            }
+        }
+        if n < count {
+            var filled = n
+            fallback?.forEachPiece(in: n..<count) { at, piece in
+                switch piece {
+                case .fill(let v, let k): b.append(v, count: k)
+                case .literal(let l): b.append(contentsOf: l)
+                }
+                filled = at + piece.byteCount
+            }
+            if filled < count { b.append(0, count: count - filled) }
+        }
+        return b.build()
     }
 
     deinit {

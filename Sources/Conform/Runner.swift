@@ -1,0 +1,113 @@
+import Replay
+import Trace
+
+/// Verdicts, as LTP names them.
+public enum Verdict: String, Sendable, CaseIterable {
+    /// Every stated outcome matched.
+    case pass = "PASS"
+    /// An outcome differed from the rule's expectation.
+    case fail = "FAIL"
+    /// The check itself could not run properly (bad scenario, an event the
+    /// backend could not perform).
+    case brok = "BROK"
+    /// Not applicable here: the rule is for other kernel versions, or needs
+    /// a device this setup does not have.
+    case conf = "CONF"
+    /// Matched, but the modelled kernel would crash or corrupt memory on the
+    /// way (a hazard the engine reports).
+    case warn = "WARN"
+}
+
+/// One rule's outcome on one backend.
+public struct RuleResult: Sendable {
+    public let rule: Rule
+    public let backend: String
+    public let verdict: Verdict
+    /// Why, in one line: the first divergence, the reason for CONF or BROK.
+    public let detail: String
+    /// The scenario file that ran (nil for CONF without one).
+    public let scenario: String?
+}
+
+/// Runs rules on a backend.
+public enum ConformRunner {
+    /// What the rules run on.
+    public struct Target {
+        /// A fresh backend for one rule's events (each rule starts from a
+        /// clean container), or why it cannot be made.
+        public var makeBackend: ([Event]) -> Result<Backend, BackendUnavailable>
+        /// The profile that picks each rule's scenario: the engine's, or
+        /// the one `auto` maps the real kernel's release to.
+        public var profile: KernelProfile
+        /// A name for reports: `engine:5.12`, `vfio:6.1.0-56-amd64`.
+        public var name: String
+        /// Whether scenarios with emulated groups can run (the engine: yes;
+        /// real VFIO: only with the vfiotrace_pin device).
+        public var hasPinningDevice: Bool
+
+        public init(name: String, profile: KernelProfile, hasPinningDevice: Bool,
+                    makeBackend: @escaping ([Event]) -> Result<Backend, BackendUnavailable>) {
+            self.name = name
+            self.profile = profile
+            self.hasPinningDevice = hasPinningDevice
+            self.makeBackend = makeBackend
+        }
+
+        /// The bitmap engine under `profile`.
+        public static func engine(_ profile: KernelProfile) -> Target {
+            Target(name: "engine:\(profile.name)", profile: profile, hasPinningDevice: true) { _ in
+                .success(BitmapEngine(profile: profile))
+            }
+        }
+    }
+
+    public struct BackendUnavailable: Error {
+        public let reason: String
+        public init(_ reason: String) { self.reason = reason }
+    }
+
+    public static func run(_ rule: Rule, on target: Target) -> RuleResult {
+        func result(_ v: Verdict, _ detail: String, _ path: String? = nil) -> RuleResult {
+            RuleResult(rule: rule, backend: target.name, verdict: v, detail: detail, scenario: path)
+        }
+        guard let scenario = rule.scenario(for: target.profile) else {
+            return result(.conf, "not applicable to kernel behaviour \(target.profile.name) (written for "
+                          + rule.scenarios.map(\.profiles.text).joined(separator: "; ") + ")")
+        }
+        if scenario.needsPinningDevice && !target.hasPinningDevice {
+            return result(.conf, "needs a pinning device (the vfiotrace_pin test module; vfio-pci never pins)", scenario.path)
+        }
+        let events: [Event]
+        do { events = try TextParser.parse(scenario.text).1 } catch {
+            return result(.brok, "\(scenario.path): \(error)", scenario.path)
+        }
+        let backend: Backend
+        switch target.makeBackend(events) {
+        case .success(let b): backend = b
+        case .failure(let e): return result(.brok, e.reason, scenario.path)
+        }
+        defer { (backend as? RealVFIOBackend)?.close() }
+        var replayer = Replayer(backend: backend)
+        var firstDivergence: String? = nil
+        var hazard: String? = nil
+        var checked = 0
+        for e in events {
+            let step = replayer.step(e)
+            for note in step.notes {
+                if case .notReplayed(let why) = note, e.result != nil {
+                    return result(.brok, "\(e.inputLine): could not be performed: \(why)", scenario.path)
+                }
+            }
+            if e.result != nil || e.bitmapOutcome?.out != nil { checked += 1 }
+            for case .hazard(let h) in step.differences where hazard == nil { hazard = h }
+            if step.diverged, firstDivergence == nil,
+               let d = step.differences.first(where: { if case .hazard = $0 { return false }; return $0.counts(replayer.checker.options) }) {
+                firstDivergence = "\(e.inputLine): \(d)"
+            }
+        }
+        if checked == 0 { return result(.brok, "the scenario states no outcome to check", scenario.path) }
+        if let firstDivergence { return result(.fail, firstDivergence, scenario.path) }
+        if let hazard { return result(.warn, "kernel hazard: \(hazard)", scenario.path) }
+        return result(.pass, "\(checked) outcomes matched", scenario.path)
+    }
+}
