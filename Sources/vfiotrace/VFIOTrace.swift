@@ -31,18 +31,27 @@ struct VFIOTrace: ParsableCommand {
         or trouble (the message names the file and byte offset).
         """,
         version: toolVersion,
-        subcommands: [Compile.self, Cat.self, Info.self, Verify.self, Recover.self, Replay.self, Diff.self, Profiles.self, Conform.self]
+        subcommands: [Compile.self, Cat.self, Info.self, Verify.self, Recover.self, Replay.self, Diff.self, Profiles.self, Conform.self, Bisect.self, BisectCheck.self]
     )
 
     /// Runs the command line, mapping every kind of failure to the
     /// documented exit codes (argument-parser's usage code 64 becomes 2).
     static func main() {
+        // A `git bisect run` step may only say 0 good, 1 bad or 125 skip.
+        let bisectStep = CommandLine.arguments.dropFirst().first == "bisect-check"
+        func exit(_ code: Int32) -> Never {
+            if bisectStep && code != 0 && code != 1 {
+                printError("bisect-check: could not decide here; skipping this commit (125)")
+                Glibc.exit(125)
+            }
+            Glibc.exit(code)
+        }
         do {
             var command = try parseAsRoot()
             try command.run()
         } catch let e as Failure {
             printError(e.message)
-            Glibc.exit(e.code)
+            exit(e.code)
         } catch {
             let code = exitCode(for: error)
             if code == .success {
@@ -51,8 +60,8 @@ struct VFIOTrace: ParsableCommand {
             }
             let msg = fullMessage(for: error)
             if !msg.isEmpty { printError(msg) }
-            if let ec = error as? ExitCode, ec.rawValue == 1 { Glibc.exit(1) }
-            Glibc.exit(2)
+            if let ec = error as? ExitCode, ec.rawValue == 1 { exit(1) }
+            exit(2)
         }
     }
 }

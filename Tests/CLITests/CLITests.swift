@@ -377,3 +377,38 @@ struct ConformCLITests {
         #expect(seen.count == n && Set(seen).count == n)
     }
 }
+
+@Suite("vfiotrace bisect and bisect-check", .serialized)
+struct BisectCLITests {
+    static func corpus(_ p: String) -> String { CLI.packageRoot + "/corpora/" + p }
+
+    @Test("bisect names every change point along the profiles with the first differing event")
+    func profiles() throws {
+        let r = try CLI.run(["bisect", Self.corpus("pinned-scope.vfs"), "--profiles", "5.8,5.10,5.12,latest"])
+        #expect(r.code == 1, "\(r.out)\(r.err)")
+        #expect(r.out.contains("FIRST CHANGE 5.8 -> 5.10 at event #16"), "\(r.out)")
+        #expect(r.out.contains("change 5.10 -> 5.12 at event #"), "\(r.out)")
+        #expect(r.out.contains("same  5.12 -> latest"))
+        let none = try CLI.run(["bisect", Self.corpus("basic-tracking.vfs"), "--profiles", "5.10,5.12,latest"])
+        #expect(none.code == 0 && none.out.contains("no change across 5.10, 5.12, latest"), "\(none.out)")
+        let bad = try CLI.run(["bisect", Self.corpus("basic-tracking.vfs"), "--profiles", "5.10,9.9"])
+        #expect(bad.code == 2 && bad.err.contains("unknown profile '9.9'"))
+    }
+
+    @Test("bisect-check answers 0 good, 1 bad, 125 skip, and nothing else")
+    func exitCodes() throws {
+        let real61 = Self.corpus("real/6.1.0-56-amd64/lab-probes.vft")
+        let real612 = Self.corpus("real/6.12.117+deb12-amd64/lab-probes.vft")
+        let probes = Self.corpus("lab-probes.vfs")
+        #expect(try CLI.run(["bisect-check", probes, "--expect", real612, "--backend", "engine", "--profile", "6.6"]).code == 0)
+        let bad = try CLI.run(["bisect-check", probes, "--expect", real61, "--backend", "engine", "--profile", "6.6"])
+        #expect(bad.code == 1 && bad.out.contains("info.argsz: expected 116, got 120"), "\(bad.out)")
+        #expect(try CLI.run(["bisect-check", "--rule", "ioctl.flags-zero", "--backend", "engine", "--profile", "5.8", "--corpus", CLI.packageRoot + "/corpora/rules"]).code == 0)
+        for args in [["bisect-check"], ["bisect-check", "--bogus"], ["bisect-check", "--rule", "no.such", "--backend", "engine", "--corpus", CLI.packageRoot + "/corpora/rules"],
+                     ["bisect-check", probes, "--expect", real612, "--group", "/dev/vfio/4242"],
+                     ["bisect-check", "--rule", "ioctl.get-span", "--backend", "engine", "--profile", "v16", "--corpus", CLI.packageRoot + "/corpora/rules", "--max-divergences", "x"]] {
+            let r = try CLI.run(args)
+            #expect(r.code == 125, "\(args): \(r.code) \(r.err)")
+        }
+    }
+}
