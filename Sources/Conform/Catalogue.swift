@@ -129,7 +129,11 @@ public struct Catalogue: Sendable {
             }
             byID[id]!.scenarios.append(scenario)
         }
-        rules = order.sorted().map { id in
+        // The mission's three families first (size bounds, page-size
+        // mismatch errors, repopulation after query), then the rest by ID.
+        let first = ["size.", "pgsize.", "repop."]
+        func key(_ id: String) -> (Int, String) { (first.firstIndex { id.hasPrefix($0) } ?? first.count, id) }
+        rules = order.sorted { key($0) < key($1) }.map { id in
             let r = byID[id]!
             return Rule(id: id, title: r.title, refs: r.refs, scenarios: r.scenarios)
         }
