@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "Trace", targets: ["Trace"]),
         .library(name: "Replay", targets: ["Replay"]),
         .library(name: "Conform", targets: ["Conform"]),
+        .library(name: "Record", targets: ["Record"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -25,12 +26,15 @@ let package = Package(
         // wrappers for the variadic calls Swift cannot make (ioctl).
         .target(name: "CVFIO", path: "Sources/CVFIO"),
         .target(name: "Trace", dependencies: ["CZstd"]),
+        // ptrace, seccomp-bpf and process_vm_readv with fixed signatures.
+        .target(name: "CRecord", path: "Sources/CRecord"),
+        .target(name: "Record", dependencies: ["Trace", "CRecord", "CVFIO"]),
         .target(name: "Replay", dependencies: ["Trace", "CVFIO"]),
         .target(name: "Conform", dependencies: ["Replay", "Trace"]),
         .executableTarget(
             name: "vfiotrace",
             dependencies: [
-                "Trace", "Replay", "Conform",
+                "Trace", "Replay", "Conform", "Record",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -31,7 +31,7 @@ struct VFIOTrace: ParsableCommand {
         or trouble (the message names the file and byte offset).
         """,
         version: toolVersion,
-        subcommands: [Compile.self, Cat.self, Info.self, Verify.self, Recover.self, Replay.self, Diff.self, Profiles.self, Conform.self, Bisect.self, BisectCheck.self]
+        subcommands: [Compile.self, Cat.self, Info.self, Verify.self, Recover.self, Replay.self, Diff.self, Profiles.self, Conform.self, Bisect.self, BisectCheck.self, RecordCmd.self]
     )
 
     /// Runs the command line, mapping every kind of failure to the
@@ -60,7 +60,9 @@ struct VFIOTrace: ParsableCommand {
             }
             let msg = fullMessage(for: error)
             if !msg.isEmpty { printError(msg) }
-            if let ec = error as? ExitCode, ec.rawValue == 1 { exit(1) }
+            // ExitCode carries its own status (1 for findings, a recorded
+            // program's status); anything else is trouble.
+            if let ec = error as? ExitCode { exit(ec.rawValue) }
             exit(2)
         }
     }

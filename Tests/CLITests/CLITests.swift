@@ -412,3 +412,52 @@ struct BisectCLITests {
         }
     }
 }
+
+@Suite("vfiotrace record", .serialized)
+struct RecordCLITests {
+    @Test("records VFIO opens of a program and its children (forks followed), passes the exit status through")
+    func opensAndExitStatus() throws {
+        let dir = CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = dir + "/t.vft"
+        // No VFIO on the test machine: the opens fail, and are recorded.
+        let r = try CLI.run(["record", "-o", t, "--", "sh", "-c", "cat /dev/vfio/vfio; (cat /dev/vfio/42); cat /etc/hostname; exit 3"])
+        #expect(r.code == 3, "\(r.err)")
+        #expect(r.err.contains("recorded 2 events"), "\(r.err)")
+        let cat = try CLI.run(["cat", t])
+        #expect(cat.out.contains("!mode ptrace"))
+        #expect(cat.out.contains("open /dev/vfio/vfio -> ENOENT") && cat.out.contains("open /dev/vfio/42 -> ENOENT"), "\(cat.out)")
+        #expect(!cat.out.contains("hostname"))
+        #expect(try CLI.run(["verify", t]).code == 0)
+    }
+
+    @Test("a program that cannot be run is reported; no command is a usage error")
+    func errors() throws {
+        let dir = CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let missing = try CLI.run(["record", "-o", dir + "/m.vft", "--", "/nonexistent/program"])
+        #expect(missing.code == 127, "\(missing.code) \(missing.err)")
+        let none = try CLI.run(["record", "-o", dir + "/n.vft"])
+        #expect(none.code == 2 && none.err.contains("nothing to run"))
+    }
+
+    @Test("a recorder killed with SIGKILL leaves a trace whose closed frames are readable")
+    func killedRecorder() throws {
+        let dir = CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = dir + "/k.vft"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLI.binary)
+        p.arguments = ["record", "-o", t, "--", "sh", "-c", "for i in 1 2 3 4 5 6 7 8; do cat /dev/vfio/vfio 2>/dev/null; done; sleep 4"]
+        try p.run()
+        // The opens happen at once; the writer closes a frame within 250 ms.
+        usleep(1_500_000)
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let cat = try CLI.run(["cat", t])
+        #expect(cat.out.components(separatedBy: "open /dev/vfio/vfio -> ENOENT").count - 1 == 8, "\(cat.out)\(cat.err)")
+        let verify = try CLI.run(["verify", t])
+        #expect(verify.code == 1, "no index after SIGKILL: \(verify.out)")
+        #expect(try CLI.run(["recover", t, "-o", dir + "/saved.vft"]).code == 0)
+    }
+}

@@ -1,0 +1,49 @@
+#ifndef CRECORD_H
+#define CRECORD_H
+/*
+ * ptrace, seccomp and process memory access for the recorder, with fixed
+ * signatures Swift can call (ptrace is variadic; process_vm_readv and the
+ * wait status macros do not import).
+ */
+#include <stdint.h>
+#include <sys/types.h>
+
+/* One syscall as the tracer sees it at a stop. */
+struct crec_syscall {
+	int64_t nr;
+	uint64_t args[6];
+	int64_t ret;
+};
+
+/* Forks and execs `file` (searched in PATH) with `argv`, stopped at its
+ * first instruction under ptrace, with a seccomp filter that stops it only
+ * for VFIO ioctls (request type ';'), open/openat/close/dup*.  Returns the pid,
+ * or -1 with *err set. */
+pid_t crec_spawn(const char *file, char *const argv[], int *err);
+
+/* PTRACE_SETOPTIONS: seccomp stops, clone/fork/vfork/exec events. */
+int crec_set_options(pid_t pid, int use_seccomp);
+int crec_attach(pid_t pid);		/* PTRACE_SEIZE + INTERRUPT */
+int crec_cont(pid_t pid, int sig);	/* PTRACE_CONT */
+int crec_syscall_step(pid_t pid, int sig);	/* PTRACE_SYSCALL */
+int crec_detach(pid_t pid, int sig);
+int crec_get_syscall(pid_t pid, struct crec_syscall *out);
+long crec_event_msg(pid_t pid);
+
+/* waitpid(-1, __WALL).  *kind: 0 exited, 1 killed by signal, 2 stopped.
+ * *value: exit code, signal, or stop signal; *event: the PTRACE_EVENT_*
+ * in the stop status (0 none); *syscall_stop: a syscall stop
+ * (PTRACE_O_TRACESYSGOOD). */
+pid_t crec_wait(int *kind, int *value, int *event, int *syscall_stop);
+
+/* process_vm_readv of `len` bytes at `addr`; returns the bytes read. */
+ssize_t crec_read(pid_t pid, uint64_t addr, void *buf, size_t len);
+
+/* The PTRACE_EVENT_* numbers and the syscall numbers the recorder uses. */
+enum {
+	CREC_EVENT_FORK = 1, CREC_EVENT_VFORK = 2, CREC_EVENT_CLONE = 3, CREC_EVENT_EXEC = 4,
+	CREC_EVENT_EXIT = 6, CREC_EVENT_SECCOMP = 7, CREC_EVENT_STOP = 128,
+};
+extern const int64_t crec_nr_ioctl, crec_nr_open, crec_nr_openat, crec_nr_close;
+
+#endif
