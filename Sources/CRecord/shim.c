@@ -85,6 +85,7 @@ int crec_attach(pid_t pid)
 	return (int)ptrace(PTRACE_INTERRUPT, pid, 0, 0);
 }
 
+int crec_interrupt(pid_t pid) { return (int)ptrace(PTRACE_INTERRUPT, pid, 0, 0); }
 int crec_cont(pid_t pid, int sig) { return (int)ptrace(PTRACE_CONT, pid, 0, (void *)(long)sig); }
 int crec_syscall_step(pid_t pid, int sig) { return (int)ptrace(PTRACE_SYSCALL, pid, 0, (void *)(long)sig); }
 int crec_detach(pid_t pid, int sig) { return (int)ptrace(PTRACE_DETACH, pid, 0, (void *)(long)sig); }

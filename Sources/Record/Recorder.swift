@@ -45,6 +45,14 @@ public final class Recorder {
     /// Device fds from GET_DEVICE_FD → the group number they belong to, so
     /// that the vfiotrace_pin test device's requests become pin events.
     private var deviceGroup: [Int32: UInt32] = [:]
+    /// Attached to a running process: no seccomp filter, every syscall
+    /// stops at entry and exit (PTRACE_SYSCALL).
+    private var stepping = false
+    /// Threads stopped inside a syscall (stepping mode).
+    private var inSyscall: Set<pid_t> = []
+    /// Set by SIGINT/SIGTERM in attach mode: detach everything and stop.
+    nonisolated(unsafe) static var detachRequested: Int32 = 0
+    private var detaching = false
 
     public init(writer: TraceWriter) {
         self.writer = writer
@@ -86,6 +94,47 @@ public final class Recorder {
         return try loop(main: child)
     }
 
+    /// Attaches to every thread of running process `pid` and records until
+    /// it exits or SIGINT/SIGTERM asks the recorder to detach, leaving the
+    /// process running. Without a seccomp filter (it cannot be added to a
+    /// running process) every syscall of the tracee stops twice.
+    public func attach(_ pid: pid_t) throws -> Outcome {
+        stepping = true
+        guard let d = opendir("/proc/\(pid)/task") else { throw RecordError.trace("no process \(pid)") }
+        var tids: [pid_t] = []
+        while let ent = readdir(d) {
+            let name = withUnsafeBytes(of: ent.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let t = pid_t(name) { tids.append(t) }
+        }
+        closedir(d)
+        for t in tids {
+            guard crec_attach(t) == 0 else {
+                let e = errno
+                for a in tracees { _ = crec_detach(a, 0) }
+                throw RecordError.trace("cannot attach to thread \(t) of \(pid): \(String(cString: strerror(e))) (root, or ptrace_scope?)")
+            }
+            tracees.insert(t)
+        }
+        var sa = sigaction()
+        sa.__sigaction_handler.sa_handler = { _ in Recorder.detachRequested = 1 }
+        sigemptyset(&sa.sa_mask)
+        sigaction(SIGINT, &sa, nil)
+        sigaction(SIGTERM, &sa, nil)
+        // A parent may have started us with these blocked.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        return try loop(main: pid)
+    }
+
+    /// Resumes a tracee: to its next syscall stop in stepping mode, else to
+    /// its next filter stop.
+    private func resume(_ pid: pid_t, _ sig: Int32 = 0) {
+        _ = stepping ? crec_syscall_step(pid, sig) : crec_cont(pid, sig)
+    }
+
     /// Wakes `waitpid` every 250 ms so that the writer can close a frame
     /// while the tracee is idle.
     private func startTicker() {
@@ -116,7 +165,15 @@ public final class Recorder {
             var kind: Int32 = 0, value: Int32 = 0, event: Int32 = 0, sysStop: Int32 = 0
             let pid = crec_wait(&kind, &value, &event, &sysStop)
             if pid < 0 {
-                if errno == EINTR { try writer.flushIfDue(); continue }
+                if errno == EINTR {
+                    try writer.flushIfDue()
+                    if Recorder.detachRequested != 0 && !detaching {
+                        // Stop every thread; each is detached at its stop.
+                        detaching = true
+                        for t in tracees { _ = crec_interrupt(t) }
+                    }
+                    continue
+                }
                 break
             }
             switch kind {
@@ -129,7 +186,26 @@ public final class Recorder {
             default:
                 break
             }
-            if event == CREC_EVENT_SECCOMP {
+            if detaching && kind == 2 {
+                _ = crec_detach(pid, event == 0 && sysStop == 0 && value != SIGSTOP && value != SIGTRAP ? value : 0)
+                tracees.remove(pid)
+                pending[pid] = nil
+                continue
+            }
+            if stepping && sysStop != 0 {
+                var sc = crec_syscall()
+                if inSyscall.remove(pid) == nil {
+                    // Entry.
+                    inSyscall.insert(pid)
+                    if crec_get_syscall(pid, &sc) == 0, let call = entry(pid, sc) { pending[pid] = call }
+                } else if let call = pending.removeValue(forKey: pid), crec_get_syscall(pid, &sc) == 0,
+                          let body = call.finish(sc.ret, TraceeMemory(pid: pid)) {
+                    try record(body, tid: pid)
+                }
+                resume(pid)
+                continue
+            }
+            if event == Int32(CREC_EVENT_SECCOMP) {
                 var sc = crec_syscall()
                 if crec_get_syscall(pid, &sc) == 0, let call = entry(pid, sc) {
                     pending[pid] = call
@@ -142,32 +218,37 @@ public final class Recorder {
                 var sc = crec_syscall()
                 if let call = pending.removeValue(forKey: pid), crec_get_syscall(pid, &sc) == 0,
                    let body = call.finish(sc.ret, TraceeMemory(pid: pid)) {
-                    if case .groupGetDeviceFD(let x) = body, let dev = x.result?.value,
-                       let (_, group) = TraceeMemory(pid: pid).vfioKind(x.fd), let group {
-                        deviceGroup[Int32(truncatingIfNeeded: dev)] = group
-                    }
-                    try append(body, tid: pid)
+                    try record(body, tid: pid)
                 }
                 _ = crec_cont(pid, 0)
-            } else if event == Int32(CREC_EVENT_FORK) || event == Int32(CREC_EVENT_VFORK) || event == CREC_EVENT_CLONE {
+            } else if event == Int32(CREC_EVENT_FORK) || event == Int32(CREC_EVENT_VFORK) || event == Int32(CREC_EVENT_CLONE) {
                 let child = pid_t(crec_event_msg(pid))
                 if !tracees.contains(child) { tracees.insert(child); fresh.insert(child) }
-                _ = crec_cont(pid, 0)
+                resume(pid)
             } else if event != 0 {
-                // exec, exit, group-stop events: nothing to record.
-                _ = crec_cont(pid, 0)
+                // exec, exit, PTRACE_INTERRUPT and group-stop events: nothing to record.
+                resume(pid)
             } else if value == SIGSTOP && (fresh.contains(pid) || !tracees.contains(pid)) {
                 // A new thread or process's first stop.
                 fresh.remove(pid)
                 tracees.insert(pid)
-                _ = crec_cont(pid, 0)
+                resume(pid)
             } else {
                 // A signal for the tracee: deliver it.
-                _ = crec_cont(pid, value == SIGTRAP ? 0 : value)
+                resume(pid, value == SIGTRAP ? 0 : value)
             }
         }
         try writer.close()
         return Outcome(exitStatus: exitStatus, events: seq)
+    }
+
+    /// Appends an event, remembering which group a new device fd is in.
+    private func record(_ body: EventBody, tid: pid_t) throws {
+        if case .groupGetDeviceFD(let x) = body, let dev = x.result?.value,
+           let (_, group) = TraceeMemory(pid: tid).vfioKind(x.fd), let group {
+            deviceGroup[Int32(truncatingIfNeeded: dev)] = group
+        }
+        try append(body, tid: tid)
     }
 
     private func append(_ body: EventBody, tid: pid_t) throws {

@@ -25,6 +25,7 @@ struct RecordCmd: ParsableCommand {
         Examples:
           vfiotrace record -o qemu.vft -- qemu-system-x86_64 -device vfio-pci,host=0000:01:00.0 ...
           vfiotrace record -o t.vft -- vfiotrace replay corpora/basic-tracking.vfs --backend vfio --group /dev/vfio/1
+          vfiotrace record -o running.vft --pid $(pidof qemu-system-x86_64)    # Ctrl-C to detach
 
         Exit code: the program's (128 + signal when it was killed); 2 when recording failed.
         """
@@ -33,12 +34,16 @@ struct RecordCmd: ParsableCommand {
     @Option(name: .shortAndLong, help: "The trace to write.")
     var output: String
 
+    @Option(help: "Attach to this running process (all its threads) instead of launching one; Ctrl-C detaches and leaves it running.")
+    var pid: Int32?
+
     @Argument(parsing: .captureForPassthrough, help: "The program and its arguments (after --).")
     var command: [String] = []
 
     func validate() throws {
         let cmd = command.first == "--" ? Array(command.dropFirst()) : command
-        guard !cmd.isEmpty else { throw ValidationError("nothing to run: vfiotrace record -o TRACE.vft -- CMD ARGS...") }
+        if pid != nil && !cmd.isEmpty { throw ValidationError("give --pid or a command, not both") }
+        guard pid != nil || !cmd.isEmpty else { throw ValidationError("nothing to run: vfiotrace record -o TRACE.vft -- CMD ARGS... (or --pid N)") }
     }
 
     func run() throws {
@@ -46,6 +51,15 @@ struct RecordCmd: ParsableCommand {
         let writer: TraceWriter
         do { writer = try TraceWriter(path: output, header: Recorder.header(tool: toolVersion)) } catch {
             throw Failure.trouble("\(output): \(error)")
+        }
+        if let pid {
+            let outcome: Recorder.Outcome
+            do { outcome = try Recorder(writer: writer).attach(pid) } catch {
+                try? writer.close()
+                throw Failure.trouble("record: \(error)")
+            }
+            printError("recorded \(outcome.events) events of process \(pid) into \(output)")
+            return
         }
         // Ctrl-C reaches the program (same process group); the recorder waits
         // for it to finish and closes the trace.

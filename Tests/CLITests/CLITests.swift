@@ -461,3 +461,35 @@ struct RecordCLITests {
         #expect(try CLI.run(["recover", t, "-o", dir + "/saved.vft"]).code == 0)
     }
 }
+
+@Suite("vfiotrace record --pid", .serialized)
+struct RecordAttachTests {
+    @Test("attaches to a running process, follows its children, and on SIGINT detaches leaving it running")
+    func attachAndDetach() throws {
+        let dir = CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let target = Process()
+        target.executableURL = URL(fileURLWithPath: "/bin/sh")
+        target.arguments = ["-c", "while true; do cat /dev/vfio/vfio 2>/dev/null; sleep 0.1; done"]
+        try target.run()
+        defer { target.terminate() }
+        let t = dir + "/a.vft"
+        let rec = Process()
+        rec.executableURL = URL(fileURLWithPath: CLI.binary)
+        rec.arguments = ["record", "-o", t, "--pid", String(target.processIdentifier)]
+        let err = Pipe()
+        rec.standardError = err
+        try rec.run()
+        usleep(1_200_000)
+        kill(rec.processIdentifier, SIGINT)
+        rec.waitUntilExit()
+        #expect(rec.terminationStatus == 0)
+        #expect(target.isRunning, "the traced process must survive the detach")
+        let cat = try CLI.run(["cat", t])
+        let opens = cat.out.components(separatedBy: "open /dev/vfio/vfio -> ENOENT").count - 1
+        #expect(opens >= 3, "\(cat.out)")
+        #expect(try CLI.run(["verify", t]).code == 0)
+        let missing = try CLI.run(["record", "-o", dir + "/x.vft", "--pid", "999999"])
+        #expect(missing.code == 2 && missing.err.contains("999999"))
+    }
+}

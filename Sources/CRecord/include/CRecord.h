@@ -24,6 +24,7 @@ pid_t crec_spawn(const char *file, char *const argv[], int *err);
 /* PTRACE_SETOPTIONS: seccomp stops, clone/fork/vfork/exec events. */
 int crec_set_options(pid_t pid, int use_seccomp);
 int crec_attach(pid_t pid);		/* PTRACE_SEIZE + INTERRUPT */
+int crec_interrupt(pid_t pid);		/* PTRACE_INTERRUPT */
 int crec_cont(pid_t pid, int sig);	/* PTRACE_CONT */
 int crec_syscall_step(pid_t pid, int sig);	/* PTRACE_SYSCALL */
 int crec_detach(pid_t pid, int sig);
