@@ -7,14 +7,16 @@ let package = Package(
     name: "vfiotrace-benchmarks",
     dependencies: [.package(name: "vfiotrace", path: "..")],
     targets: [
+        .target(name: "BenchSupport", swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         .executableTarget(
             name: "trace-bench",
-            dependencies: [.product(name: "Trace", package: "vfiotrace")],
+            dependencies: ["BenchSupport", .product(name: "Trace", package: "vfiotrace")],
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
         ),
         .executableTarget(
             name: "engine-bench",
             dependencies: [
+                "BenchSupport",
                 .product(name: "Trace", package: "vfiotrace"),
                 .product(name: "Replay", package: "vfiotrace"),
             ],

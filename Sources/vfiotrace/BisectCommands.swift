@@ -88,26 +88,21 @@ struct Bisect: ParsableCommand {
         }
         var out = OutputBuffer()
         var changes = 0
+        var first: String? = nil
         for i in 1..<max(1, points.count) {
             guard let step = firstChange(points[i - 1].outcomes, points[i].outcomes, options: comparison.options) else {
                 out.line("same  \(points[i - 1].name) -> \(points[i].name)")
                 continue
             }
             changes += 1
+            if first == nil { first = points[i].name }
             out.line("\(changes == 1 ? "FIRST CHANGE" : "change") \(points[i - 1].name) -> \(points[i].name) at event #\(step.expected.seq) (expected: \(points[i - 1].name), got: \(points[i].name)):")
             for l in describe(step) { out.line(l) }
         }
         out.line(changes == 0 ? "no change across \(points.map(\.name).joined(separator: ", "))"
-                 : "\(changes) change point\(changes == 1 ? "" : "s") across \(points.map(\.name).joined(separator: ", ")); the first is \(firstChangeName(points))")
+                 : "\(changes) change point\(changes == 1 ? "" : "s") across \(points.map(\.name).joined(separator: ", ")); the first is \(first!)")
         out.flush()
         if changes > 0 { throw ExitCode(1) }
-    }
-
-    func firstChangeName(_ points: [(name: String, outcomes: [Event])]) -> String {
-        for i in 1..<points.count where firstChange(points[i - 1].outcomes, points[i].outcomes, options: comparison.options) != nil {
-            return points[i].name
-        }
-        return "none"
     }
 
     /// Replays the trace on a real kernel through the VM lab and reads back

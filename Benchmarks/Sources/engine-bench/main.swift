@@ -14,26 +14,11 @@
 //                 space with tracking on and a pinned page in each: resident
 //                 memory grown, against the bytes the kernel itself would
 //                 allocate for their bitmaps.
+import BenchSupport
 import Foundation
 import Replay
 import Trace
 
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-/// Best of `n` runs, in seconds.
-func best(_ n: Int, _ body: () throws -> Void) rethrows -> Double {
-    var b = Double.infinity
-    for _ in 0..<n {
-        let t = now()
-        try body()
-        b = min(b, now() - t)
-    }
-    return b
-}
 
 func f(_ v: Double, _ d: Int = 2) -> String { String(format: "%.\(d)f", v) }
 

@@ -5,25 +5,10 @@
 //          compressing the same raw record bytes from a file;
 //   read:  TraceReader (zstd frames + decode every event) vs `zstd -d` of the
 //          zstd CLI's own output.
+import BenchSupport
 import Foundation
 import Trace
 
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-/// Best of `n` runs, in seconds.
-func best(_ n: Int, _ body: () throws -> Void) rethrows -> Double {
-    var b = Double.infinity
-    for _ in 0..<n {
-        let t = now()
-        try body()
-        b = min(b, now() - t)
-    }
-    return b
-}
 
 func sh(_ args: [String]) throws {
     let p = Process()
