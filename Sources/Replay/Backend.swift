@@ -28,9 +28,13 @@ public struct Performed: Sendable, Equatable {
 
 /// Something a backend reports about an event besides its outcome.
 public enum BackendNote: Sendable, Equatable, CustomStringConvertible {
-    /// The backend cannot perform this kind of event (an undecoded ioctl, a
-    /// path it does not know); its outcome fields are left empty.
+    /// The backend could not perform this event here (no such group or
+    /// device, no pinning device, no memory); its outcome fields are left
+    /// empty. A replay with such events is not a valid comparison.
     case notReplayed(String)
+    /// The backend does not model this kind of event at all (an ioctl
+    /// vfiotrace does not decode); it is skipped, not compared.
+    case notModelled(String)
     /// The modelled kernel would crash or corrupt memory here (for example
     /// `kfree` of a vmalloc'd bitmap before 5.17, or v16's NULL dereference
     /// on an unmap with no mapping). The outcome is the engine's best guess.
@@ -42,6 +46,7 @@ public enum BackendNote: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .notReplayed(let s): "not replayed: \(s)"
+        case .notModelled(let s): "not modelled: \(s)"
         case .hazard(let s): "kernel hazard: \(s)"
         case .unspecified(let f): "unspecified: \(f.rawValue)"
         }

@@ -89,7 +89,7 @@ public final class BitmapEngine: Backend {
         case .rawIoctl(var x):
             x.result = nil
             x.argOut = nil
-            notes.append(.notReplayed("undecoded ioctl 0x\(String(x.request, radix: 16)) on a \(x.fdKind.name) fd"))
+            notes.append(.notModelled("undecoded ioctl 0x\(String(x.request, radix: 16)) on a \(x.fdKind.name) fd"))
             e.body = .rawIoctl(x)
         case .marker, .loss:
             break
@@ -123,7 +123,7 @@ public final class BitmapEngine: Backend {
             return .ok(Int64(fd))
         }
         guard path.hasPrefix("/dev/vfio/"), let n = UInt32(path.dropFirst("/dev/vfio/".count)) else {
-            notes.append(.notReplayed("open of \(path), which is not a VFIO node"))
+            notes.append(.notModelled("open of \(path), which is not a VFIO node"))
             return nil
         }
         let g = groups[n] ?? GroupState(number: n)

@@ -112,7 +112,7 @@ public final class RealVFIOBackend: Backend {
                 }
             } else {
                 path = nil
-                notReplayed("open of \(x.path): not a VFIO node")
+                notes.append(.notModelled("open of \(x.path): not a VFIO node"))
             }
             if let path {
                 let real = Glibc.open(path, O_RDWR | O_CLOEXEC)
@@ -204,7 +204,7 @@ public final class RealVFIOBackend: Backend {
         case .rawIoctl(var x):
             x.result = nil
             x.argOut = nil
-            notReplayed("undecoded ioctl")
+            notes.append(.notModelled("undecoded ioctl"))
             e.body = .rawIoctl(x)
         case .marker, .loss:
             break
