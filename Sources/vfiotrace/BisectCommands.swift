@@ -215,13 +215,7 @@ struct BisectCheck: ParsableCommand {
             guard let p = KernelProfile.preset(named: profile) else { throw Failure.trouble("unknown profile '\(profile)'") }
             target = .engine(p)
         } else {
-            let probe = try makeRealVFIOBackend(groups: groups, devices: devices, traceKinds: [:])
-            let nodes = probe.groups
-            target = ConformRunner.Target(name: "vfio:\(probe.kernelRelease)",
-                                          profile: KernelProfile.forKernelRelease(probe.kernelRelease) ?? .latest,
-                                          hasPinningDevice: nodes.contains { RealVFIOBackend.isEmulatedGroup($0) }) { events in
-                .success(RealVFIOBackend(groups: nodes, traceKinds: RealVFIOBackend.traceGroupKinds(events)))
-            }
+            target = try kernelConformTarget(groups: groups, devices: devices)
         }
         let result = ConformRunner.run(r, on: target)
         printRaw("\(result.verdict.rawValue) \(id) on \(target.name): \(result.detail)\n", fd: 1)

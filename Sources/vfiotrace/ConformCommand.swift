@@ -133,16 +133,8 @@ struct Conform: ParsableCommand {
             default: return [.engine(KernelProfile.preset(named: profile)!)]
             }
         }
-        // The kernel: the same groups for every rule, a fresh backend each.
-        let probe = try makeRealVFIOBackend(groups: groups, devices: devices, traceKinds: [:])
-        let release = probe.kernelRelease
-        let nodes = probe.groups
-        let profile = KernelProfile.forKernelRelease(release) ?? .latest
-        let hasPin = nodes.contains { RealVFIOBackend.isEmulatedGroup($0) }
         installExitOnSignal()
-        return [ConformRunner.Target(name: "vfio:\(release)", profile: profile, hasPinningDevice: hasPin) { events in
-            .success(RealVFIOBackend(groups: nodes, traceKinds: RealVFIOBackend.traceGroupKinds(events)))
-        }]
+        return [try kernelConformTarget(groups: groups, devices: devices)]
     }
 
     func corpusDirectory() throws -> String {
@@ -184,6 +176,19 @@ struct Conform: ParsableCommand {
         }
         guard !files.isEmpty else { throw Failure.trouble("\(dir): no rule scenarios (*.vfs)") }
         do { return try Catalogue(files: files) } catch { throw Failure.trouble("\(error)") }
+    }
+}
+
+/// Conformance on this machine's kernel: the same real groups for every
+/// rule, a fresh backend each; each rule's variant is picked by the profile
+/// the kernel's release maps to.
+func kernelConformTarget(groups: [String], devices: [String]) throws -> ConformRunner.Target {
+    let probe = try makeRealVFIOBackend(groups: groups, devices: devices, traceKinds: [:])
+    let nodes = probe.groups
+    return ConformRunner.Target(name: "vfio:\(probe.kernelRelease)",
+                                profile: KernelProfile.forKernelRelease(probe.kernelRelease) ?? .latest,
+                                hasPinningDevice: nodes.contains { RealVFIOBackend.isEmulatedGroup($0) }) { events in
+        .success(RealVFIOBackend(groups: nodes, traceKinds: RealVFIOBackend.traceGroupKinds(events)))
     }
 }
 

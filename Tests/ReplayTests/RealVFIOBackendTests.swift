@@ -70,7 +70,7 @@ struct RealVFIOBackendTests {
         let page = UInt64(UserRegion.pageSize)
         #expect((r.address + 12) % page == 0)
         #expect(r.readable == 12)
-        #expect(r.read(16, fallback: [UInt8](repeating: 0xEE, count: 16)) == Array(prior[0..<12]) + [0xEE, 0xEE, 0xEE, 0xEE])
+        #expect(r.contents(16, fallback: BitmapBytes(repeating: 0xEE, count: 16)) == BitmapBytes(Array(prior[0..<12]) + [0xEE, 0xEE, 0xEE, 0xEE]))
         #expect(r.contents(16, fallback: BitmapBytes(prior)) == BitmapBytes(prior))
         // The byte after the accessible ones is PROT_NONE: the kernel's
         // copy into it fails with EFAULT, the one before it works.
@@ -89,7 +89,7 @@ struct RealVFIOBackendTests {
         let ro = try #require(UserRegion(UserPointer(.readOnly, pageOffset: 0x20), size: 16, contents: BitmapBytes([9, 9])))
         #expect(ro.address % UInt64(UserRegion.pageSize) == 0x20)
         #expect(Probe.canRead(ro.address))
-        #expect(ro.read(2, fallback: []) == [9, 9])
+        #expect(ro.contents(2, fallback: nil) == BitmapBytes([9, 9]))
         #expect(!Probe.canWrite(ro.address))
     }
 

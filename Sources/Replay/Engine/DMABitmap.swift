@@ -47,10 +47,6 @@ public struct DMABitmap: Sendable {
     /// Block `b` as a fill value, when it is one.
     private func fill(of b: Int) -> UInt64? { blocks[b].isEmpty ? fills[b] : nil }
 
-    public func test(_ bit: UInt64) -> Bool {
-        word(Int(bit / 64)) >> (bit % 64) & 1 != 0
-    }
-
     /// Makes room for `count` bits plus the scratch word. The kernel never
     /// reallocates: when the smallest IOMMU page shrinks while tracking
     /// (rule 45) it writes past its allocation; the engine grows instead and

@@ -74,18 +74,6 @@ final class UserRegion {
         }
     }
 
-    /// The first `count` bytes as they are now; bytes that cannot be read
-    /// (past the accessible part) come from `fallback` (zero past it).
-    func read(_ count: Int, fallback: [UInt8]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
-        for i in 0..<min(count, fallback.count) { out[i] = fallback[i] }
-        let n = min(count, readable)
-        if n > 0, let base = UnsafeRawPointer(bitPattern: UInt(address)) {
-            out.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: base, byteCount: n) }
-        }
-        return out
-    }
-
     /// The first `count` bytes as a trace keeps them, read word by word
     /// where the memory is readable, the rest from `fallback`.
     func contents(_ count: UInt64, fallback: BitmapBytes?) -> BitmapBytes {
