@@ -38,10 +38,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "TraceTests", dependencies: ["Trace", "CVFIO"],
+        // Helpers shared by the test modules (a seeded generator).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "TraceTests", dependencies: ["Trace", "CVFIO", "TestSupport"],
                     resources: [.copy("Golden")]),
-        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Trace", "CVFIO"]),
+        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Trace", "CVFIO", "TestSupport"]),
         .testTarget(name: "ConformTests", dependencies: ["Conform", "Replay", "Trace"]),
         .testTarget(name: "CLITests", dependencies: ["Trace"]),
+        .testTarget(name: "RecordTests", dependencies: ["Record", "Trace", "TestSupport"]),
     ]
 )

@@ -48,7 +48,7 @@ static int install_filter(void)
 	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 }
 
-pid_t crec_spawn(const char *file, char *const argv[], int *err)
+pid_t crec_spawn(const char *file, char *const argv[], const int *default_signals, int ndefault, int *err)
 {
 	pid_t pid = fork();
 
@@ -57,6 +57,10 @@ pid_t crec_spawn(const char *file, char *const argv[], int *err)
 		return -1;
 	}
 	if (pid == 0) {
+		/* Signals the recorder ignores for itself go back to their
+		 * default, so the program sees the dispositions it would have had. */
+		for (int i = 0; i < ndefault; i++)
+			signal(default_signals[i], SIG_DFL);
 		/* Stop for the tracer first, then filter, then exec: the exec is
 		 * the first traced event.  A failure exits 127, as a shell does. */
 		if (ptrace(PTRACE_TRACEME, 0, 0, 0) == 0 && raise(SIGSTOP) == 0 && install_filter() == 0)
@@ -148,4 +152,14 @@ ssize_t crec_read(pid_t pid, uint64_t addr, void *buf, size_t len)
 	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
 
 	return process_vm_readv(pid, &local, 1, &remote, 1, 0);
+}
+
+int crec_ignore_signal(int sig)
+{
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+
+	sigemptyset(&ign.sa_mask);
+	if (sigaction(sig, &ign, &old))
+		return -1;
+	return old.sa_handler == SIG_IGN;
 }

@@ -172,13 +172,7 @@ enum IoctlDecoder {
 
     /// An IOMMU group of mdev devices is emulated; any other is IOMMU-backed.
     static func groupKind(_ n: UInt32) -> GroupKind {
-        guard let d = opendir("/sys/kernel/iommu_groups/\(n)/devices") else { return .unknown }
-        defer { closedir(d) }
-        while let ent = readdir(d) {
-            let name = withUnsafeBytes(of: ent.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasPrefix(".") { continue }
-            return access("/sys/bus/mdev/devices/\(name)", F_OK) == 0 ? .emulated : .iommu
-        }
-        return .unknown
+        guard let name = directoryEntries("/sys/kernel/iommu_groups/\(n)/devices")?.first else { return .unknown }
+        return access("/sys/bus/mdev/devices/\(name)", F_OK) == 0 ? .emulated : .iommu
     }
 }

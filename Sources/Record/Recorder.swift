@@ -17,11 +17,20 @@ import Glibc
 /// The trace writer closes a frame at least every 250 ms (a timer wakes the
 /// loop when the tracee is idle), so a recorder killed at any moment leaves
 /// every closed frame readable.
+///
+/// Each event is stamped with the time the call was entered. With a
+/// `KernelPinTracer` (`--pins`) the kernel's pin, unpin and dma_rw events
+/// are merged in by time: events wait in a small reorder buffer until
+/// nothing earlier can still arrive (no call in flight entered before them,
+/// the kernel's buffers read past them), at most a tick.
 public final class Recorder {
     public struct Outcome: Sendable {
         /// The program's exit status, or 128 + signal.
         public var exitStatus: Int32
         public var events: UInt64
+        /// Why the trace could not be written to the end (the program ran
+        /// on unrecorded in launch mode; was detached in attach mode).
+        public var writeFailure: String?
     }
 
     public enum RecordError: Error, CustomStringConvertible {
@@ -39,6 +48,19 @@ public final class Recorder {
     private let writer: TraceWriter
     private var seq: UInt64 = 0
     private var pending: [pid_t: PendingCall] = [:]
+    /// When each pending call was entered: its event's time.
+    private var pendingSince: [pid_t: UInt64] = [:]
+    /// The kernel's pin events, when recording them (`--pins`).
+    private let pins: KernelPinTracer?
+    /// Events waiting to be merged in time order (with `pins` only), with
+    /// their arrival order to keep ties stable.
+    private var held: [(event: Event, order: UInt64)] = []
+    private var arrivals: UInt64 = 0
+    /// Groups the program opened: kernel events of other groups (another
+    /// program's devices) are left out.
+    private var openedGroups: Set<UInt32> = []
+    /// Kernel events left out because their group is not the program's.
+    public private(set) var otherGroupsEvents: UInt64 = 0
     private var tracees: Set<pid_t> = []
     /// Threads whose first stop (the automatic attach) is still to come.
     private var fresh: Set<pid_t> = []
@@ -53,20 +75,24 @@ public final class Recorder {
     /// Set by SIGINT/SIGTERM in attach mode: detach everything and stop.
     nonisolated(unsafe) static var detachRequested: Int32 = 0
     private var detaching = false
+    /// The first error writing the trace: from then on nothing is decoded
+    /// or written, and the program is left to run (or detached).
+    private var writeFailure: String?
 
-    public init(writer: TraceWriter) {
+    public init(writer: TraceWriter, pins: KernelPinTracer? = nil) {
         self.writer = writer
+        self.pins = pins
     }
 
     /// The trace header for a recording on this host.
-    public static func header(tool: String) -> TraceHeader {
+    public static func header(tool: String, pins: Bool = false) -> TraceHeader {
         var u = utsname()
         uname(&u)
         let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let node = withUnsafeBytes(of: &u.nodename) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        return TraceHeader(kernelRelease: release, host: node, tool: tool, captureMode: "ptrace",
+        return TraceHeader(kernelRelease: release, host: node, tool: tool, captureMode: pins ? "ptrace+kprobes" : "ptrace",
                            createdAt: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
     }
 
@@ -76,12 +102,20 @@ public final class Recorder {
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
-    /// Runs `argv` to its end under the recorder.
-    public func run(_ argv: [String]) throws -> Outcome {
+    /// Ignores `sig` in the recorder; true when it was not ignored before,
+    /// so that `run(_:resetSignals:)` should give it back to the program.
+    public static func ignoreInRecorder(_ sig: Int32) -> Bool {
+        crec_ignore_signal(sig) == 0
+    }
+
+    /// Runs `argv` to its end under the recorder. `resetSignals`: signals
+    /// the recorder ignores for itself that the program gets back at their
+    /// default.
+    public func run(_ argv: [String], resetSignals: [Int32] = []) throws -> Outcome {
         var err: Int32 = 0
         var cargs = argv.map { strdup($0) } + [nil]
         defer { for p in cargs { free(p) } }
-        let child = crec_spawn(argv[0], &cargs, &err)
+        let child = crec_spawn(argv[0], &cargs, resetSignals, Int32(resetSignals.count), &err)
         guard child > 0 else { throw RecordError.spawn(argv[0], err) }
         var kind: Int32 = 0, value: Int32 = 0, event: Int32 = 0, sysStop: Int32 = 0
         // The child stops itself before installing its filter and exec'ing.
@@ -100,13 +134,8 @@ public final class Recorder {
     /// running process) every syscall of the tracee stops twice.
     public func attach(_ pid: pid_t) throws -> Outcome {
         stepping = true
-        guard let d = opendir("/proc/\(pid)/task") else { throw RecordError.trace("no process \(pid)") }
-        var tids: [pid_t] = []
-        while let ent = readdir(d) {
-            let name = withUnsafeBytes(of: ent.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if let t = pid_t(name) { tids.append(t) }
-        }
-        closedir(d)
+        guard let names = directoryEntries("/proc/\(pid)/task") else { throw RecordError.trace("no process \(pid)") }
+        let tids = names.compactMap { pid_t($0) }
         for t in tids {
             guard crec_attach(t) == 0 else {
                 let e = errno
@@ -115,6 +144,7 @@ public final class Recorder {
             }
             tracees.insert(t)
         }
+        openedGroups = TraceeMemory(pid: pid).openGroups()
         var sa = sigaction()
         sa.__sigaction_handler.sa_handler = { _ in Recorder.detachRequested = 1 }
         sigemptyset(&sa.sa_mask)
@@ -166,12 +196,8 @@ public final class Recorder {
             let pid = crec_wait(&kind, &value, &event, &sysStop)
             if pid < 0 {
                 if errno == EINTR {
-                    try writer.flushIfDue()
-                    if Recorder.detachRequested != 0 && !detaching {
-                        // Stop every thread; each is detached at its stop.
-                        detaching = true
-                        for t in tracees { _ = crec_interrupt(t) }
-                    }
+                    writing { try mergeHeld(final: false); try writer.flushIfDue() }
+                    if Recorder.detachRequested != 0 { beginDetach() }
                     continue
                 }
                 break
@@ -181,6 +207,7 @@ public final class Recorder {
                 // Exited, or killed: a call it was in leaves no event.
                 tracees.remove(pid)
                 pending[pid] = nil
+                pendingSince[pid] = nil
                 if pid == main { exitStatus = kind == 0 ? value : 128 + value }
                 continue
             default:
@@ -190,6 +217,7 @@ public final class Recorder {
                 _ = crec_detach(pid, event == 0 && sysStop == 0 && value != SIGSTOP && value != SIGTRAP ? value : 0)
                 tracees.remove(pid)
                 pending[pid] = nil
+                pendingSince[pid] = nil
                 continue
             }
             if stepping && sysStop != 0 {
@@ -197,10 +225,10 @@ public final class Recorder {
                 if inSyscall.remove(pid) == nil {
                     // Entry.
                     inSyscall.insert(pid)
-                    if crec_get_syscall(pid, &sc) == 0, let call = entry(pid, sc) { pending[pid] = call }
+                    if crec_get_syscall(pid, &sc) == 0, let call = entry(pid, sc) { pending[pid] = call; pendingSince[pid] = Self.now() }
                 } else if let call = pending.removeValue(forKey: pid), crec_get_syscall(pid, &sc) == 0,
                           let body = call.finish(sc.ret, TraceeMemory(pid: pid)) {
-                    try record(body, tid: pid)
+                    writing { try record(body, tid: pid, since: pendingSince.removeValue(forKey: pid)) }
                 }
                 resume(pid)
                 continue
@@ -209,6 +237,7 @@ public final class Recorder {
                 var sc = crec_syscall()
                 if crec_get_syscall(pid, &sc) == 0, let call = entry(pid, sc) {
                     pending[pid] = call
+                    pendingSince[pid] = Self.now()
                     _ = crec_syscall_step(pid, 0)
                 } else {
                     _ = crec_cont(pid, 0)
@@ -218,7 +247,7 @@ public final class Recorder {
                 var sc = crec_syscall()
                 if let call = pending.removeValue(forKey: pid), crec_get_syscall(pid, &sc) == 0,
                    let body = call.finish(sc.ret, TraceeMemory(pid: pid)) {
-                    try record(body, tid: pid)
+                    writing { try record(body, tid: pid, since: pendingSince.removeValue(forKey: pid)) }
                 }
                 _ = crec_cont(pid, 0)
             } else if event == Int32(CREC_EVENT_FORK) || event == Int32(CREC_EVENT_VFORK) || event == Int32(CREC_EVENT_CLONE) {
@@ -238,32 +267,92 @@ public final class Recorder {
                 resume(pid, value == SIGTRAP ? 0 : value)
             }
         }
-        try writer.close()
-        return Outcome(exitStatus: exitStatus, events: seq)
+        if let pins {
+            for k in pins.finish() { hold(Event(time: k.time, tid: k.tid, k.body)) }
+        }
+        writing { try mergeHeld(final: true); try writer.close() }
+        return Outcome(exitStatus: exitStatus, events: seq, writeFailure: writeFailure)
+    }
+
+    /// Stops every thread; each is detached at its stop.
+    private func beginDetach() {
+        guard !detaching else { return }
+        detaching = true
+        for t in tracees { _ = crec_interrupt(t) }
+    }
+
+    /// Runs a step that writes the trace. Its failure (disk full, a file
+    /// size limit) is the recorder's own trouble, never the program's: it
+    /// is kept for the end, recording stops, and the program runs on (in
+    /// launch mode its filter stops still need a tracer) or is detached.
+    private func writing(_ step: () throws -> Void) {
+        guard writeFailure == nil else { return }
+        do { try step() } catch {
+            writeFailure = "writing the trace failed after \(seq) events: \(error)"
+            held = []
+            if stepping { beginDetach() }
+        }
+    }
+
+    private func hold(_ e: Event) {
+        held.append((e, arrivals))
+        arrivals += 1
+    }
+
+    /// Reads the kernel's pin events and writes, in time order, every held
+    /// event that nothing still unread can precede; `final` writes them all.
+    private func mergeHeld(final: Bool) throws {
+        guard let pins else { return }
+        var watermark = UInt64.max
+        if !final {
+            // A kernel event is in its buffer within microseconds of its
+            // timestamp; 2 ms of margin covers a probe still being written.
+            watermark = Self.now() &- 2_000_000
+            for k in pins.drain() { hold(Event(time: k.time, tid: k.tid, k.body)) }
+            for t in pendingSince.values { watermark = min(watermark, t) }
+            if let t = pins.oldestOpenCall { watermark = min(watermark, t) }
+        }
+        held.sort { ($0.event.time, $0.order) < ($1.event.time, $1.order) }
+        let ready = final ? held.count : held.firstIndex { $0.event.time >= watermark } ?? held.count
+        for (e, _) in held[0..<ready] { try emit(e) }
+        held.removeFirst(ready)
+    }
+
+    /// Writes one event in its final place, leaving out kernel events of
+    /// groups the program never opened.
+    private func emit(_ e: Event) throws {
+        if case .open(let x) = e.body, let n = x.groupNumber, case .ok = x.result { openedGroups.insert(n) }
+        if let g = e.body.kernelEventGroup, !openedGroups.contains(g) {
+            otherGroupsEvents += 1
+            return
+        }
+        var e = e
+        e.seq = seq
+        try writer.append(e)
+        seq += 1
     }
 
     /// Appends an event, remembering which group a new device fd is in.
-    private func record(_ body: EventBody, tid: pid_t) throws {
+    private func record(_ body: EventBody, tid: pid_t, since: UInt64?) throws {
         if case .groupGetDeviceFD(let x) = body, let dev = x.result?.value,
            let (_, group) = TraceeMemory(pid: tid).vfioKind(x.fd), let group {
             deviceGroup[Int32(truncatingIfNeeded: dev)] = group
         }
-        try append(body, tid: tid)
-    }
-
-    private func append(_ body: EventBody, tid: pid_t) throws {
-        try writer.append(Event(seq: seq, time: Self.now(), tid: UInt32(tid), body))
-        seq += 1
+        let e = Event(time: since ?? Self.now(), tid: UInt32(tid), body)
+        guard pins != nil else { return try emit(e) }
+        hold(e)
+        if held.count >= 4096 { try mergeHeld(final: false) }
     }
 
     /// A syscall stopped at entry by the filter: what to record at its exit.
     private func entry(_ pid: pid_t, _ sc: crec_syscall) -> PendingCall? {
+        guard writeFailure == nil else { return nil }
         let mem = TraceeMemory(pid: pid)
         switch sc.nr {
         case crec_nr_ioctl:
             let fd = Int32(truncatingIfNeeded: sc.args.0)
             guard let (kind, group) = mem.vfioKind(fd) else { return nil }
-            if kind == .device, let g = deviceGroup[fd],
+            if kind == .device, pins == nil, let g = deviceGroup[fd],
                let call = IoctlDecoder.pinDevice(group: g, request: sc.args.1 & 0xffff_ffff, arg: sc.args.2, mem: mem) {
                 return call
             }
@@ -278,6 +367,18 @@ public final class Recorder {
             return PendingCall { r, _ in .close(Close(fd: fd, result: callResult(r))) }
         default:
             return nil
+        }
+    }
+}
+
+extension EventBody {
+    /// The group of a kernel-side event (pin, unpin, dma_rw); nil for calls.
+    var kernelEventGroup: UInt32? {
+        switch self {
+        case .pin(let x): x.group
+        case .unpin(let x): x.group
+        case .dmaRW(let x): x.group
+        default: nil
         }
     }
 }

@@ -99,6 +99,16 @@ struct TraceeMemory {
         return nil
     }
 
+    /// The VFIO groups the process has open now (`/proc/PID/fd`), for a
+    /// recorder attaching to a process that opened them before.
+    func openGroups() -> Set<UInt32> {
+        var out: Set<UInt32> = []
+        for name in directoryEntries("/proc/\(pid)/fd") ?? [] {
+            if let fd = Int32(name), let (kind, group) = vfioKind(fd), kind == .group, let group { out.insert(group) }
+        }
+        return out
+    }
+
     struct Mapping {
         let start: UInt64, end: UInt64
         let readable: Bool, writable: Bool

@@ -115,10 +115,8 @@ struct Bisect: ParsableCommand {
         let kernelArg = kernel.contains("/") ? shellQuote(kernel) : kernel
         let cmd = "\(shellQuote(root))/scripts/vm-lab --kernel \(kernelArg) --out \(outDir) -- sh -c \(shellQuote(guest)) >&2"
         guard system(cmd) == 0 else { throw Failure.trouble("the VM lab could not replay \(trace) on \(kernel) (see \(outDir))") }
-        guard let d = opendir(outDir) else { throw Failure.trouble("\(outDir): no results") }
-        defer { closedir(d) }
-        while let ent = readdir(d) {
-            let name = withUnsafeBytes(of: ent.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard let names = directoryEntries(outDir) else { throw Failure.trouble("\(outDir): no results") }
+        for name in names {
             let path = "\(outDir)/\(name)/bisect.vft"
             if access(path, R_OK) == 0 { return try EventSource(path: path).readAll() }
         }

@@ -162,13 +162,8 @@ struct Conform: ParsableCommand {
     }
 
     func loadCatalogue(_ dir: String) throws -> Catalogue {
-        guard let d = opendir(dir) else { throw Failure.trouble("\(dir): \(String(cString: strerror(errno)))") }
-        var names: [String] = []
-        while let ent = readdir(d) {
-            let name = withUnsafeBytes(of: ent.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasSuffix(".vfs") { names.append(name) }
-        }
-        closedir(d)
+        guard let all = directoryEntries(dir) else { throw Failure.trouble("\(dir): \(String(cString: strerror(errno)))") }
+        let names = all.filter { $0.hasSuffix(".vfs") }
         var files: [(path: String, text: String)] = []
         for name in names.sorted() {
             let path = dir + "/" + name

@@ -18,14 +18,32 @@ struct RecordCmd: ParsableCommand {
         bitmap the kernel wrote). Threads, forks and execs are followed. Ioctls on VFIO
         fds that vfiotrace does not decode are kept raw.
 
+        --pins adds the kernel's side: every vfio_pin_pages, vfio_unpin_pages and
+        vfio_dma_rw call a device of one of the program's groups makes (in any task, a
+        vendor driver's kernel thread included), with its arguments and result, from
+        kprobe events in a tracefs instance of its own (clock: mono, the ioctls' clock),
+        merged with the ioctls by time. The group comes from the kernel's BTF. Events the
+        kernel's buffer drops become loss records (`vfiotrace info` counts them). Needs
+        root, tracefs, kprobe events, BTF, and a 6.0+ kernel. With --pins, the
+        vfiotrace_pin test device's own requests are kept raw: the kernel's events
+        stand for them.
+
         The trace is written in frames closed at least every 250 ms: if the recorder or
         the program is killed, `vfiotrace verify` and `recover` show and keep everything
-        up to the last closed frame.
+        up to the last closed frame (with --pins, events still being merged, at most the
+        last 250 ms, are lost too). A recorder killed with --pins leaves its probes
+        defined; the next `record --pins` removes them.
+
+        Launch mode installs a seccomp filter that outlives the recorder: if the
+        recorder is killed, the program's VFIO ioctls fail with ENOSYS from then on.
+        To record a VM that must survive whatever happens to the recorder, attach with
+        --pid instead.
 
         Examples:
           vfiotrace record -o qemu.vft -- qemu-system-x86_64 -device vfio-pci,host=0000:01:00.0 ...
           vfiotrace record -o t.vft -- vfiotrace replay corpora/basic-tracking.vfs --backend vfio --group /dev/vfio/1
           vfiotrace record -o running.vft --pid $(pidof qemu-system-x86_64)    # Ctrl-C to detach
+          vfiotrace record --pins -o mdev.vft -- ./my-mdev-test
 
         Exit code: the program's (128 + signal when it was killed); 2 when recording failed.
         """
@@ -36,6 +54,9 @@ struct RecordCmd: ParsableCommand {
 
     @Option(help: "Attach to this running process (all its threads) instead of launching one; Ctrl-C detaches and leaves it running.")
     var pid: Int32?
+
+    @Flag(help: "Also record the kernel's vfio_pin_pages/vfio_unpin_pages/vfio_dma_rw calls (kprobes; root, 6.0+).")
+    var pins = false
 
     @Argument(parsing: .captureForPassthrough, help: "The program and its arguments (after --).")
     var command: [String] = []
@@ -48,26 +69,48 @@ struct RecordCmd: ParsableCommand {
 
     func run() throws {
         let cmd = command.first == "--" ? Array(command.dropFirst()) : command
+        var tracer: KernelPinTracer? = nil
+        if pins {
+            do { tracer = try KernelPinTracer() } catch { throw Failure.trouble("record: \(error)") }
+        }
         let writer: TraceWriter
-        do { writer = try TraceWriter(path: output, header: Recorder.header(tool: toolVersion)) } catch {
+        do { writer = try TraceWriter(path: output, header: Recorder.header(tool: toolVersion, pins: pins)) } catch {
             throw Failure.trouble("\(output): \(error)")
+        }
+        let recorder = Recorder(writer: writer, pins: tracer)
+        func kernelSummary() {
+            guard let tracer else { return }
+            var s = "kernel: \(tracer.eventsRead) probe hits read"
+            if recorder.otherGroupsEvents > 0 { s += ", \(recorder.otherGroupsEvents) events of groups the program did not open left out" }
+            printError(s)
         }
         if let pid {
             let outcome: Recorder.Outcome
-            do { outcome = try Recorder(writer: writer).attach(pid) } catch {
+            do { outcome = try recorder.attach(pid) } catch {
                 try? writer.close()
                 throw Failure.trouble("record: \(error)")
+            }
+            kernelSummary()
+            if let why = outcome.writeFailure {
+                throw Failure.trouble("record: \(output): \(why); detached from process \(pid), which runs on")
             }
             printError("recorded \(outcome.events) events of process \(pid) into \(output)")
             return
         }
         // Ctrl-C reaches the program (same process group); the recorder waits
-        // for it to finish and closes the trace.
-        signal(SIGINT, SIG_IGN)
+        // for it to finish and closes the trace. A file size limit makes a
+        // write fail (EFBIG) instead of killing the recorder. The program
+        // gets both back as they were.
+        var reset: [Int32] = []
+        for sig in [SIGINT, SIGXFSZ] where Recorder.ignoreInRecorder(sig) { reset.append(sig) }
         let outcome: Recorder.Outcome
-        do { outcome = try Recorder(writer: writer).run(cmd) } catch {
+        do { outcome = try recorder.run(cmd, resetSignals: reset) } catch {
             try? writer.close()
             throw Failure.trouble("record: \(error)")
+        }
+        kernelSummary()
+        if let why = outcome.writeFailure {
+            throw Failure.trouble("record: \(output): \(why); \(cmd[0]) ran on unrecorded and exited \(outcome.exitStatus)")
         }
         printError("recorded \(outcome.events) events into \(output); \(cmd[0]) exited \(outcome.exitStatus)")
         if outcome.exitStatus != 0 { throw ExitCode(outcome.exitStatus) }

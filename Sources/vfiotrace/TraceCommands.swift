@@ -185,8 +185,7 @@ struct Info: ParsableCommand {
         case .missing: out.line("seek index:    missing (writer did not close the file; rebuilt by scanning)")
         case .mismatch(let why): out.line("seek index:    does not match the file: \(why)")
         }
-        let losses = s.countsByType["loss"] ?? 0
-        if losses > 0 { out.line("loss records:  \(losses)") }
+        if let summary = lossSummary(s) { out.line("loss records:  \(summary)") }
         if s.problems.isEmpty {
             out.line("state:         intact")
         } else {
@@ -221,8 +220,12 @@ struct Verify: ParsableCommand {
         case .missing: out.line("\(trace): incomplete: no seek index at the end (the writer was stopped before closing)")
         case .mismatch(let why): out.line("\(trace): seek index does not match: \(why)")
         }
+        for (seq, l) in s.lossRecords {
+            out.line("\(trace): event \(seq) is a loss record: \(l.count > 0 ? "\(l.count) events lost" : "events lost, count unknown"): \(l.reason)")
+        }
         if s.isIntact {
-            out.line("\(trace): intact: \(s.events) events in \(s.frames) frames")
+            let losses = lossSummary(s).map { "; \($0)" } ?? ""
+            out.line("\(trace): intact: \(s.events) events in \(s.frames) frames\(losses)")
             out.flush()
             return
         }
@@ -275,4 +278,15 @@ extension String {
         let scaled = (v * 10).rounded() / 10
         self = String(scaled)
     }
+}
+
+/// "2 (5 events lost, 1 record of unknown count)": what a trace's loss
+/// records add up to; nil when it has none.
+func lossSummary(_ s: TraceScan) -> String? {
+    guard !s.lossRecords.isEmpty else { return nil }
+    let counted = s.lossRecords.reduce(UInt64(0)) { $0 + $1.loss.count }
+    let unknown = s.lossRecords.filter { $0.loss.count == 0 }.count
+    var parts = ["\(counted) events lost"]
+    if unknown > 0 { parts.append("\(unknown) record\(unknown == 1 ? "" : "s") of unknown count") }
+    return "\(s.lossRecords.count) (\(parts.joined(separator: ", ")))"
 }

@@ -71,7 +71,7 @@ struct CLITests {
             #expect(v.code == 0 && v.out.contains("intact"), "\(f): \(v.out)\(v.err)")
             let cat = try CLI.run(["cat", a])
             #expect(cat.code == 0)
-            FileManager.default.createFile(atPath: t, contents: cat.out.data(using: .utf8))
+            _ = FileManager.default.createFile(atPath: t, contents: cat.out.data(using: .utf8))
             #expect(try CLI.run(["compile", t, "-o", b]).code == 0)
             #expect(FileManager.default.contents(atPath: a) == FileManager.default.contents(atPath: b), "\(f): cat|compile changed the bytes")
         }
@@ -100,9 +100,9 @@ struct CLITests {
             #expect(try CLI.run(["compile", "-", "-o", path], stdin: "marker \"x\"").code == 0)
             var b = [UInt8](FileManager.default.contents(atPath: path)!)
             b[16] = 9
-            FileManager.default.createFile(atPath: path, contents: Data(b))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(b))
         } else {
-            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         }
         for cmd in ["cat", "info", "verify"] {
             let r = try CLI.run([cmd, path])
@@ -133,7 +133,7 @@ struct CLITests {
         #expect(try CLI.run(["compile", "-", "-o", dir + "/p.vft"], stdin: text).code == 0)
         var b = [UInt8](FileManager.default.contents(atPath: dir + "/p.vft")!)
         b.removeLast(b.count / 3) // as if the writer died mid-frame, before the index
-        FileManager.default.createFile(atPath: dir + "/cut.vft", contents: Data(b))
+        _ = FileManager.default.createFile(atPath: dir + "/cut.vft", contents: Data(b))
         let v = try CLI.run(["verify", dir + "/cut.vft"])
         #expect(v.code == 1)
         #expect(v.out.contains("incomplete") || v.out.contains("truncated"), "\(v.out)")
@@ -144,6 +144,25 @@ struct CLITests {
         #expect(cat.out.contains("loss count="))
         let info = try CLI.run(["info", dir + "/rec.vft"])
         #expect(info.code == 0 && info.out.contains("loss records:"), "\(info.out)")
+    }
+
+    @Test("info and verify count what loss records say is missing")
+    func lossRecords() throws {
+        let dir = CLI.tempDir()
+        let text = """
+        open /dev/vfio/vfio -> 3
+        loss count=5 reason="the kernel's trace buffer on CPU 1 overflowed"
+        pin group=3 iova=0x1000 -> 1
+        loss count=0 reason="a return was lost"
+        """
+        #expect(try CLI.run(["compile", "-", "-o", dir + "/l.vft"], stdin: text).code == 0)
+        let info = try CLI.run(["info", dir + "/l.vft"])
+        #expect(info.out.contains("loss records:  2 (5 events lost, 1 record of unknown count)"), "\(info.out)")
+        let v = try CLI.run(["verify", dir + "/l.vft"])
+        #expect(v.code == 0, "an intact trace that says what it lost is intact")
+        #expect(v.out.contains("event 1 is a loss record: 5 events lost: the kernel's trace buffer on CPU 1 overflowed"), "\(v.out)")
+        #expect(v.out.contains("event 3 is a loss record: events lost, count unknown"), "\(v.out)")
+        #expect(v.out.contains("intact: 4 events in 1 frames; 2 (5 events lost"), "\(v.out)")
     }
 
     @Test("--help explains with examples")
@@ -460,6 +479,50 @@ struct RecordCLITests {
         #expect(verify.code == 1, "no index after SIGKILL: \(verify.out)")
         #expect(try CLI.run(["recover", t, "-o", dir + "/saved.vft"]).code == 0)
     }
+
+    /// Only the dispositions are compared: the mask a child gets from
+    /// Foundation's Process depends on the spawning thread, so two spawns
+    /// from a test process need not agree (the recorder passes its own on).
+    @Test("the program gets the signal dispositions it would have had without the recorder")
+    func signalsRestored() throws {
+        let dir = CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let show = "grep -E '^SigIgn' /proc/$$/status"
+        let direct = Process()
+        direct.executableURL = URL(fileURLWithPath: "/bin/sh")
+        direct.arguments = ["-c", show + " > \(dir)/direct"]
+        try direct.run()
+        direct.waitUntilExit()
+        let r = try CLI.run(["record", "-o", dir + "/s.vft", "--", "sh", "-c", show + " > \(dir)/recorded"])
+        #expect(r.code == 0, "\(r.err)")
+        let a = try String(contentsOfFile: dir + "/direct", encoding: .utf8)
+        let b = try String(contentsOfFile: dir + "/recorded", encoding: .utf8)
+        #expect(a.contains("SigIgn") && a == b, "direct:\n\(a)recorded:\n\(b)")
+    }
+
+    @Test("a trace that cannot be written (file size limit) stops recording, not the program")
+    func writeFailure() throws {
+        let dir = CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = dir + "/f.vft"
+        // 2 KiB allowed; a few thousand recorded opens in frames closed every 250 ms exceed it.
+        let inner = "i=0; while [ $i -lt 400 ]; do cat /dev/vfio/vfio 2>/dev/null; i=$((i+1)); done; touch \(dir)/done; exit 5"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["-c", "ulimit -f 2; exec \"$0\" record -o \(t) -- sh -c '\(inner)'", CLI.binary]
+        let e = Pipe()
+        p.standardError = e
+        try p.run()
+        let err = String(decoding: e.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 2, "\(err)")
+        #expect(err.contains(t) && err.contains("writing the trace failed") && err.contains("exited 5"), "\(err)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/done"), "the program must run to its end")
+        // What was written before the limit is kept.
+        let rec = try CLI.run(["recover", t, "-o", dir + "/kept.vft"])
+        #expect(rec.code == 0, "\(rec.err)")
+        #expect(try CLI.run(["cat", dir + "/kept.vft"]).out.contains("open /dev/vfio/vfio -> ENOENT"))
+    }
 }
 
 @Suite("vfiotrace record --pid", .serialized)
@@ -491,5 +554,23 @@ struct RecordAttachTests {
         #expect(try CLI.run(["verify", t]).code == 0)
         let missing = try CLI.run(["record", "-o", dir + "/x.vft", "--pid", "999999"])
         #expect(missing.code == 2 && missing.err.contains("999999"))
+    }
+}
+
+@Suite("vfiotrace record --pins")
+struct RecordPinsTests {
+    /// This host has no VFIO driver loaded (or no tracefs), so --pins must
+    /// refuse before it runs anything: exit 2, the reason, no trace. The
+    /// lane where --pins really records is scripts/lab-lane (6.1, 6.12).
+    @Test("refuses with the reason, before running the program, where the kernel cannot trace pins",
+          .enabled(if: access("/sys/module/vfio", F_OK) != 0 || access("/sys/kernel/tracing/kprobe_events", F_OK) != 0,
+                   "this host could really trace pins: the VM lab lane covers that"))
+    func refusesWithoutVFIO() throws {
+        let dir = CLI.tempDir()
+        let r = try CLI.run(["record", "--pins", "-o", dir + "/p.vft", "--", "/bin/sh", "-c", "touch \(dir)/ran"])
+        #expect(r.code == 2)
+        #expect(r.err.contains("--pins"), "\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/ran"), "the program must not run unrecorded")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/p.vft"))
     }
 }

@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 import Trace
 @testable import Replay
@@ -27,7 +28,7 @@ struct DMABitmapTests {
 
     @Test("matches the bit-by-bit algorithm at every offset and size", arguments: 0..<40 as Range<UInt64>)
     func againstNaive(seed: UInt64) {
-        var r = Rand(s: seed)
+        var r = SplitMix(seed: seed)
         let nbits = r.next() % 300 + 1
         let offset = r.next() % 200
         let size = Int((offset + nbits + 63) / 64 * 8 + (r.next() % 3) * 8)
@@ -149,7 +150,7 @@ struct FlatBitmap {
 struct BlockStorageTests {
     @Test("random sets, clears and shifted copy-outs over several blocks match a flat word array", arguments: 0..<6 as Range<UInt64>)
     func againstFlat(seed: UInt64) {
-        var r = Rand(s: seed &+ 1000)
+        var r = SplitMix(seed: seed &+ 1000)
         let blockBits = UInt64(DMABitmap.blockWords) * 64
         let nbits = blockBits * 2 + r.below(blockBits) + 1
         var bm = DMABitmap(nbits: nbits)

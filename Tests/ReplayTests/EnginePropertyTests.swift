@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 import Trace
 @testable import Replay
@@ -158,7 +159,7 @@ struct EnginePropertyTests {
 
     /// A range of whole mappings (sometimes reaching into the holes around
     /// them), or now and then a range that bisects one.
-    static func pickRange(_ naive: NaiveContainer, _ r: inout Rand) -> (UInt64, UInt64)? {
+    static func pickRange(_ naive: NaiveContainer, _ r: inout SplitMix) -> (UInt64, UInt64)? {
         guard !naive.mappings.isEmpty else { return nil }
         let a = Int(r.below(UInt64(naive.mappings.count)))
         let b = min(naive.mappings.count - 1, a + Int(r.below(4)))
@@ -174,7 +175,7 @@ struct EnginePropertyTests {
     @Test("random maps, pins, unpins, writes, queries and unmaps agree bit for bit with the naive model",
           arguments: [KernelProfile.v5_8, .v5_10, .v5_12, .latest], 0..<12 as Range<UInt64>)
     func againstNaive(profile: KernelProfile, seed: UInt64) {
-        var r = Rand(s: seed &* 7919 &+ UInt64(profile.name.utf8.count))
+        var r = SplitMix(seed: seed &* 7919 &+ UInt64(profile.name.utf8.count))
         let engine = BitmapEngine(profile: profile)
         for e in Self.prelude { _ = engine.perform(e) }
         var naive = NaiveContainer(dmaRWBits: profile.dmaRWBits)
@@ -255,4 +256,3 @@ struct EnginePropertyTests {
     }
 }
 
-extension Rand: RandomNumberGenerator {}

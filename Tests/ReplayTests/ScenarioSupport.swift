@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 import Trace
 @testable import Replay
@@ -50,16 +51,3 @@ enum Scenario {
     }
 }
 
-/// SplitMix64, so failures reproduce from the seed.
-struct Rand {
-    var s: UInt64
-    mutating func next() -> UInt64 {
-        s &+= 0x9E37_79B9_7F4A_7C15
-        var z = s
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func below(_ n: UInt64) -> UInt64 { next() % n }
-}

@@ -1,17 +1,5 @@
+import TestSupport
 import Trace
-
-/// A small deterministic PRNG (SplitMix64) so failures reproduce from the seed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Random events of every kind, biased towards the values that break
 /// encoders: 0, 2^64-1, 2^31+1 pages, negative fds, huge bitmaps as runs.

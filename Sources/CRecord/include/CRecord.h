@@ -17,9 +17,15 @@ struct crec_syscall {
 
 /* Forks and execs `file` (searched in PATH) with `argv`, stopped at its
  * first instruction under ptrace, with a seccomp filter that stops it only
- * for VFIO ioctls (request type ';'), open/openat/close/dup*.  Returns the pid,
- * or -1 with *err set. */
-pid_t crec_spawn(const char *file, char *const argv[], int *err);
+ * for VFIO ioctls (request type ';'), open/openat/close/dup*.  The
+ * `ndefault` signals in `default_signals` are reset to SIG_DFL in the child
+ * (the recorder ignores them for itself).  Returns the pid, or -1 with
+ * *err set. */
+pid_t crec_spawn(const char *file, char *const argv[], const int *default_signals, int ndefault, int *err);
+
+/* Ignores `sig` in the recorder; returns 1 when it was ignored already
+ * (then the program should inherit that), 0 when not, -1 on error. */
+int crec_ignore_signal(int sig);
 
 /* PTRACE_SETOPTIONS: seccomp stops, clone/fork/vfork/exec events. */
 int crec_set_options(pid_t pid, int use_seccomp);

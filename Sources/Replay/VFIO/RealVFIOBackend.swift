@@ -90,7 +90,7 @@ public final class RealVFIOBackend: Backend {
     /// than PCI ones.
     public static func isEmulatedGroup(_ node: String) -> Bool {
         guard let n = node.split(separator: "/").last,
-              let devices = listDirectory("/sys/kernel/iommu_groups/\(n)/devices") else { return false }
+              let devices = directoryEntries("/sys/kernel/iommu_groups/\(n)/devices") else { return false }
         return devices.contains { access("/sys/bus/mdev/devices/\($0)", F_OK) == 0 }
     }
 
@@ -363,18 +363,7 @@ public final class RealVFIOBackend: Backend {
         guard n > 0 else { return nil }
         let path = String(decoding: link.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         guard let group = path.split(separator: "/").last else { return nil }
-        return Self.listDirectory("/sys/kernel/iommu_groups/\(group)/devices")
-    }
-
-    static func listDirectory(_ path: String) -> [String]? {
-        guard let d = opendir(path) else { return nil }
-        defer { closedir(d) }
-        var out: [String] = []
-        while let ent = readdir(d) {
-            let name = withUnsafeBytes(of: ent.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { out.append(name) }
-        }
-        return out.sorted()
+        return directoryEntries("/sys/kernel/iommu_groups/\(group)/devices")
     }
 
     /// The group node of a PCI device (`0000:00:03.0` → `/dev/vfio/N`).

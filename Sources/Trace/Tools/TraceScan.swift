@@ -26,6 +26,9 @@ public struct TraceScan: Sendable {
     public var rebuiltIndex = SeekIndex()
     /// Events known lost (from the stored index, when one survives).
     public var knownLostEvents: UInt64 = 0
+    /// The trace's own loss records (the recorder's or `recover`'s): where
+    /// they sit in the stream and what they say.
+    public var lossRecords: [(seq: UInt64, loss: Loss)] = []
     /// First and last timestamps seen.
     public var firstTime: UInt64? = nil
     public var lastTime: UInt64? = nil
@@ -58,6 +61,7 @@ public struct TraceScan: Sendable {
                 for e in content.events {
                     s.events += 1
                     s.countsByType[e.body.recordType.name, default: 0] += 1
+                    if case .loss(let l) = e.body { s.lossRecords.append((e.seq, l)) }
                     if s.firstTime == nil { s.firstTime = e.time }
                     s.lastTime = e.time
                     try eachEvent?(e)

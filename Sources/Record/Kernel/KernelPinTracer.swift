@@ -1,0 +1,302 @@
+import Trace
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `record --pins`: the kernel's own record of `vfio_pin_pages`,
+/// `vfio_unpin_pages` and `vfio_dma_rw` calls, from kprobe events.
+///
+/// Signatures (6.0 and later; before 6.0 these took a `struct device *` and
+/// arrays of pfns, which this does not decode):
+///
+///     int  vfio_pin_pages(struct vfio_device *, dma_addr_t iova, int npage, int prot, struct page **)
+///     void vfio_unpin_pages(struct vfio_device *, dma_addr_t iova, int npage)
+///     int  vfio_dma_rw(struct vfio_device *, dma_addr_t iova, void *data, size_t len, bool write)
+///
+/// The group number is fetched in the probe as
+/// `device->group->iommu_group->id`, with the three offsets read from the
+/// kernel's BTF (vmlinux and the vfio module). Results come from return
+/// probes, paired with their call by task.
+///
+/// The probes live in a kprobe group and a tracefs instance named after
+/// this process (`vfiotrace_<pid>`), so that concurrent recorders and other
+/// tracing users do not see each other; the instance's clock is `mono`, the
+/// clock the recorder stamps ioctls with. Leftovers of a recorder that was
+/// killed are removed by the next one.
+public final class KernelPinTracer {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// One kernel event, decoded: a trace event body and when it happened.
+    public struct Decoded: Sendable {
+        public var time: UInt64
+        public var tid: UInt32
+        public var body: EventBody
+    }
+
+    private let fs: Tracefs
+    private let group: String
+    private let instance: String
+    private var readers: [(cpu: Int, fd: Int32)] = []
+    private var layout = RingBufferPage.Layout()
+    private var decoder: PinEventDecoder
+    /// Losses noticed while reading pages, waiting to be taken with the events.
+    private var losses: [Decoded] = []
+    /// Events the kernel says it dropped, counted per CPU from the pages.
+    private var missedPerCPU: [Int: UInt64] = [:]
+    public var eventsRead: UInt64 { decoder.eventsRead }
+    private var stopped = false
+
+    /// The kprobe definitions for a group name and the BTF offsets of
+    /// `vfio_device.group`, `vfio_group.iommu_group`, `iommu_group.id`.
+    static func probeDefinitions(group g: String, offsets o: [UInt32]) -> [String] {
+        let groupArg = "group=+\(o[2])(+\(o[1])(+\(o[0])($arg1))):s32"
+        return [
+            "p:\(g)/pin vfio_pin_pages \(groupArg) iova=$arg2:x64 npage=$arg3:s32 prot=$arg4:s32",
+            "r:\(g)/pin_ret vfio_pin_pages ret=$retval:s32",
+            "p:\(g)/unpin vfio_unpin_pages \(groupArg) iova=$arg2:x64 npage=$arg3:s32",
+            "p:\(g)/dma_rw vfio_dma_rw \(groupArg) iova=$arg2:x64 len=$arg4:u64 write=$arg5:u8",
+            "r:\(g)/dma_rw_ret vfio_dma_rw ret=$retval:s32",
+        ]
+    }
+
+    static let eventNames = ["pin", "pin_ret", "unpin", "dma_rw", "dma_rw_ret"]
+
+    /// Sets up the probes and starts tracing. Throws, leaving nothing
+    /// behind, when the kernel cannot do it (no tracefs, no BTF, vfio not
+    /// loaded, a kernel older than 6.0).
+    public init() throws {
+        var u = utsname()
+        uname(&u)
+        let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let major = Int(release.split(separator: ".").first ?? "") ?? 0
+        guard major >= 6 else {
+            throw Failure(description: "--pins reads the 6.0+ signatures of vfio_pin_pages and friends; this kernel is \(release)")
+        }
+        guard access("/sys/module/vfio", F_OK) == 0 else {
+            throw Failure(description: "--pins: the vfio module is not loaded (modprobe vfio, or load a VFIO driver first)")
+        }
+        let offsets: [UInt32]
+        do {
+            let module = "/sys/kernel/btf/vfio"
+            let btf = try BTF.load(modules: access(module, F_OK) == 0 ? [module] : [])
+            offsets = try btf.offsets(start: "vfio_device", path: ["group", "iommu_group", "id"])
+        } catch {
+            throw Failure(description: "--pins needs the kernel's BTF (CONFIG_DEBUG_INFO_BTF and _MODULES) to find a device's group: \(error)")
+        }
+        do { fs = try Tracefs.locate() } catch { throw Failure(description: "\(error)") }
+        group = "vfiotrace_\(getpid())"
+        instance = "instances/" + group
+        Self.removeLeftovers(fs)
+        decoder = PinEventDecoder(formats: [:])
+        do {
+            for d in Self.probeDefinitions(group: group, offsets: offsets) { try fs.write("kprobe_events", d, append: true) }
+            var formats: [UInt16: (name: String, format: TraceEventFormat)] = [:]
+            for name in Self.eventNames {
+                let text = try fs.read("events/\(group)/\(name)/format")
+                guard let f = TraceEventFormat(text: text) else { throw Failure(description: "events/\(group)/\(name)/format: no ID line") }
+                formats[f.id] = (name, f)
+            }
+            decoder = PinEventDecoder(formats: formats)
+            if let hp = try? fs.read("events/header_page") { layout = RingBufferPage.Layout(headerPage: hp) }
+            if mkdir(fs.path(instance), 0o755) != 0 && errno != EEXIST {
+                throw Failure(description: "\(fs.path(instance)): \(String(cString: strerror(errno)))")
+            }
+            try fs.write(instance + "/trace_clock", "mono")
+            try fs.write(instance + "/buffer_size_kb", "4096")
+            for cpu in fs.list(instance + "/per_cpu") where cpu.hasPrefix("cpu") {
+                let p = fs.path(instance + "/per_cpu/\(cpu)/trace_pipe_raw")
+                let fd = open(p, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+                guard fd >= 0 else { throw Failure(description: "\(p): \(String(cString: strerror(errno)))") }
+                readers.append((Int(cpu.dropFirst(3)) ?? 0, fd))
+            }
+            try fs.write(instance + "/events/\(group)/enable", "1")
+        } catch {
+            teardown()
+            throw (error as? Failure) ?? Failure(description: "\(error)")
+        }
+    }
+
+    deinit { teardown() }
+
+    /// Removes the probe groups and instances of recorders that are gone.
+    static func removeLeftovers(_ fs: Tracefs) {
+        for name in fs.list("instances") where name.hasPrefix("vfiotrace_") {
+            if let pid = pid_t(name.dropFirst("vfiotrace_".count)), kill(pid, 0) != 0, errno == ESRCH {
+                rmdir(fs.path("instances/" + name))
+            }
+        }
+        guard let defs = try? fs.read("kprobe_events") else { return }
+        for line in defs.split(separator: "\n") {
+            // "p:vfiotrace_123/pin vfio_pin_pages ..."
+            guard let name = line.split(separator: " ").first?.dropFirst(2), name.hasPrefix("vfiotrace_"),
+                  let slash = name.firstIndex(of: "/"), let pid = pid_t(name[name.index(name.startIndex, offsetBy: 10)..<slash]),
+                  kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? fs.write("kprobe_events", "-:" + name, append: true)
+        }
+    }
+
+    /// Reads every page the kernel has ready and returns the complete
+    /// events (a call whose return is not read yet waits), in time order.
+    public func drain() -> [Decoded] {
+        var out: [Decoded] = []
+        var page = [UInt8](repeating: 0, count: Int(getpagesize()))
+        for (cpu, fd) in readers {
+            while true {
+                let n = page.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { break }
+                let p = RingBufferPage(Array(page[0..<n]), layout: layout)
+                if let missed = p.missedBefore {
+                    missedPerCPU[cpu, default: 0] += missed
+                    let time = p.records.first?.time ?? 0
+                    losses.append(Decoded(time: time, tid: 0, body: .loss(Loss(
+                        count: missed, reason: missed > 0
+                            ? "the kernel's trace buffer on CPU \(cpu) overflowed: \(missed) pin/unpin/dma_rw events lost"
+                            : "the kernel's trace buffer on CPU \(cpu) overflowed: pin/unpin/dma_rw events lost (count unknown)"))))
+                }
+                if let d = p.damage {
+                    losses.append(Decoded(time: p.records.last?.time ?? 0, tid: 0, body: .loss(Loss(count: 0, reason: "a trace buffer page from CPU \(cpu) was malformed: \(d)"))))
+                }
+                for r in p.records { out += decoder.decode(r) }
+            }
+        }
+        out += losses + decoder.takeLosses()
+        losses = []
+        out.sort { $0.time < $1.time }
+        return out
+    }
+
+    /// The earliest call still waiting for its return: nothing later may be
+    /// written before it is complete.
+    public var oldestOpenCall: UInt64? { decoder.oldestOpenCall }
+
+    /// Stops tracing, reads what is left, and removes the probes. Calls
+    /// still open (the recorder stopped during them) come back without a
+    /// result; events the buffer's statistics count as overrun but no page
+    /// reported come back as one loss record.
+    public func finish() -> [Decoded] {
+        guard !stopped else { return [] }
+        try? fs.write(instance + "/events/\(group)/enable", "0")
+        var out = drain()
+        out += decoder.unfinished()
+        for (cpu, _) in readers {
+            guard let stats = try? fs.read(instance + "/per_cpu/cpu\(cpu)/stats") else { continue }
+            var overrun: UInt64 = 0
+            for line in stats.split(separator: "\n") {
+                let kv = line.split(separator: ":", maxSplits: 1)
+                if kv.count == 2, kv[0] == "overrun" || kv[0] == "dropped events" { overrun += UInt64(kv[1].trimmingSpaces) ?? 0 }
+            }
+            let seen = missedPerCPU[cpu] ?? 0
+            if overrun > seen {
+                out.append(Decoded(time: .max, tid: 0, body: .loss(Loss(count: overrun - seen, reason: "the kernel's trace buffer on CPU \(cpu) overran: \(overrun - seen) pin/unpin/dma_rw events lost"))))
+            }
+        }
+        // A return probe the kernel could not arm (too many calls in flight) is a miss.
+        if let profile = try? fs.read("kprobe_profile") {
+            for line in profile.split(separator: "\n") {
+                let cols = line.split(separator: " ")
+                guard cols.count >= 3, cols[0].hasPrefix(group + "/"), let misses = UInt64(cols[2]), misses > 0 else { continue }
+                out.append(Decoded(time: .max, tid: 0, body: .loss(Loss(count: misses, reason: "the kernel missed \(misses) hits of probe \(cols[0])"))))
+            }
+        }
+        teardown()
+        return out.sorted { $0.time < $1.time }
+    }
+
+    private func teardown() {
+        guard !stopped else { return }
+        stopped = true
+        for (_, fd) in readers { close(fd) }
+        readers = []
+        rmdir(fs.path(instance))
+        for name in Self.eventNames { try? fs.write("kprobe_events", "-:\(group)/\(name)", append: true) }
+    }
+}
+
+/// Turns the probes' ring-buffer records into trace events: a call's entry
+/// waits for its return on the same task (pin, dma_rw); unpin is complete
+/// at entry. A return without its call, or a call whose return never came,
+/// becomes a loss record.
+public struct PinEventDecoder {
+    public typealias Decoded = KernelPinTracer.Decoded
+    let formats: [UInt16: (name: String, format: TraceEventFormat)]
+    /// Calls whose return probe has not been read yet, by task.
+    private var openCalls: [UInt32: Decoded] = [:]
+    private var losses: [Decoded] = []
+    public private(set) var eventsRead: UInt64 = 0
+
+    /// `formats`: each probe's format by event id, named as in
+    /// `KernelPinTracer.eventNames`.
+    public init(formats: [UInt16: (name: String, format: TraceEventFormat)]) {
+        self.formats = formats
+    }
+
+    var oldestOpenCall: UInt64? { openCalls.values.map(\.time).min() }
+
+    /// The events one ring-buffer record completes (none for a call whose
+    /// return is still to come).
+    public mutating func decode(_ r: RingBufferPage.Record) -> [Decoded] {
+        var out: [Decoded] = []
+        guard r.data.count >= 2 else { return out }
+        let id = UInt16(r.data[0]) | UInt16(r.data[1]) << 8
+        guard let (name, f) = formats[id] else { return out }
+        eventsRead += 1
+        func v(_ field: String) -> Int64 { f.value(field, in: r.data) ?? 0 }
+        let tid = UInt32(truncatingIfNeeded: v("common_pid"))
+        let group = UInt32(truncatingIfNeeded: v("group"))
+        let iova = UInt64(bitPattern: v("iova"))
+        switch name {
+        case "pin":
+            closeUnreturned(tid)
+            openCalls[tid] = Decoded(time: r.time, tid: tid, body: .pin(Pin(
+                group: group, iova: iova, npage: UInt32(truncatingIfNeeded: v("npage")), prot: UInt32(truncatingIfNeeded: v("prot")))))
+        case "dma_rw":
+            closeUnreturned(tid)
+            openCalls[tid] = Decoded(time: r.time, tid: tid, body: .dmaRW(DMARW(
+                group: group, iova: iova, length: UInt64(bitPattern: v("len")), write: v("write") != 0)))
+        case "unpin":
+            // Returns nothing since 6.0: complete at entry.
+            out.append(Decoded(time: r.time, tid: tid, body: .unpin(Unpin(group: group, iova: iova, npage: UInt32(truncatingIfNeeded: v("npage"))))))
+        case "pin_ret", "dma_rw_ret":
+            let ret = Int64(Int32(truncatingIfNeeded: v("ret")))
+            let result: CallResult = ret < 0 ? .error(Int32(-ret)) : .ok(ret)
+            guard var call = openCalls.removeValue(forKey: tid) else {
+                out.append(Decoded(time: r.time, tid: tid, body: .loss(Loss(count: 1, reason: "task \(tid) returned from \(name == "pin_ret" ? "vfio_pin_pages" : "vfio_dma_rw") without a recorded call"))))
+                return out
+            }
+            switch call.body {
+            case .pin(var x) where name == "pin_ret": x.result = result; call.body = .pin(x)
+            case .dmaRW(var x) where name == "dma_rw_ret": x.result = result; call.body = .dmaRW(x)
+            default:
+                out.append(Decoded(time: call.time, tid: tid, body: .loss(Loss(count: 1, reason: "task \(tid): a call and a return that do not match"))))
+                return out
+            }
+            out.append(call)
+        default:
+            break
+        }
+        return out
+    }
+
+    /// A new call on a task that still has one open: the return was lost.
+    private mutating func closeUnreturned(_ tid: UInt32) {
+        guard let old = openCalls.removeValue(forKey: tid) else { return }
+        losses.append(old)
+        losses.append(Decoded(time: old.time, tid: tid, body: .loss(Loss(count: 1, reason: "task \(tid): the return of a call was lost; its result is unknown"))))
+    }
+
+    /// Losses found while decoding (calls whose return was lost, with
+    /// those calls, result unknown).
+    public mutating func takeLosses() -> [Decoded] {
+        defer { losses = [] }
+        return losses
+    }
+
+    /// The calls still open, without results (the recording ended during them).
+    public mutating func unfinished() -> [Decoded] {
+        defer { openCalls = [:] }
+        return openCalls.values.sorted { $0.time < $1.time }
+    }
+}
