@@ -58,12 +58,16 @@ struct RecordCmd: ParsableCommand {
     @Flag(help: "Also record the kernel's vfio_pin_pages/vfio_unpin_pages/vfio_dma_rw calls (kprobes; root, 6.0+).")
     var pins = false
 
+    @Option(help: "With --pins: the kernel's trace buffer per CPU in KiB; raise it when the trace has loss records.")
+    var pinsBufferKb: Int = 4096
+
     @Argument(parsing: .captureForPassthrough, help: "The program and its arguments (after --).")
     var command: [String] = []
 
     func validate() throws {
         let cmd = command.first == "--" ? Array(command.dropFirst()) : command
         if pid != nil && !cmd.isEmpty { throw ValidationError("give --pid or a command, not both") }
+        guard pinsBufferKb >= 1 && pinsBufferKb <= 1 << 20 else { throw ValidationError("--pins-buffer-kb \(pinsBufferKb): give 1 to 1048576 (KiB per CPU)") }
         guard pid != nil || !cmd.isEmpty else { throw ValidationError("nothing to run: vfiotrace record -o TRACE.vft -- CMD ARGS... (or --pid N)") }
     }
 
@@ -71,7 +75,7 @@ struct RecordCmd: ParsableCommand {
         let cmd = command.first == "--" ? Array(command.dropFirst()) : command
         var tracer: KernelPinTracer? = nil
         if pins {
-            do { tracer = try KernelPinTracer() } catch { throw Failure.trouble("record: \(error)") }
+            do { tracer = try KernelPinTracer(bufferKB: pinsBufferKb) } catch { throw Failure.trouble("record: \(error)") }
         }
         let writer: TraceWriter
         do { writer = try TraceWriter(path: output, header: Recorder.header(tool: toolVersion, pins: pins)) } catch {

@@ -319,6 +319,23 @@ struct RealKernelCorpusTests {
             }
         }
     }
+
+    @Test("the kept record --pins recordings hold the kernel's own pin events, from kprobes")
+    func kprobeRecordings() throws {
+        let base = CLI.packageRoot + "/corpora/real"
+        var seen = 0
+        for k in try FileManager.default.contentsOfDirectory(atPath: base) {
+            for f in try FileManager.default.contentsOfDirectory(atPath: base + "/" + k) where f.hasSuffix(".pins.vft") {
+                let cat = try CLI.run(["cat", base + "/" + k + "/" + f])
+                #expect(cat.out.contains("!mode ptrace+kprobes"), "\(k)/\(f)")
+                #expect(cat.out.contains(" pin group=") || cat.out.contains(" dma_rw group="), "\(k)/\(f)")
+                // The test device's requests are raw under --pins: the kernel's events stand for them.
+                #expect(cat.out.contains("req=0xc0203bf0"), "\(k)/\(f)")
+                seen += 1
+            }
+        }
+        #expect(seen >= 6, "pinned-pages, -scope and -clubbing on both kernels")
+    }
 }
 
 @Suite("vfiotrace conform", .serialized)

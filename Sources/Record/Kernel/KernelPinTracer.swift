@@ -63,10 +63,11 @@ public final class KernelPinTracer {
 
     static let eventNames = ["pin", "pin_ret", "unpin", "dma_rw", "dma_rw_ret"]
 
-    /// Sets up the probes and starts tracing. Throws, leaving nothing
-    /// behind, when the kernel cannot do it (no tracefs, no BTF, vfio not
-    /// loaded, a kernel older than 6.0).
-    public init() throws {
+    /// Sets up the probes and starts tracing, with a ring buffer of
+    /// `bufferKB` per CPU. Throws, leaving nothing behind, when the kernel
+    /// cannot do it (no tracefs, no BTF, vfio not loaded, a kernel older
+    /// than 6.0).
+    public init(bufferKB: Int = 4096) throws {
         var u = utsname()
         uname(&u)
         let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
@@ -104,7 +105,7 @@ public final class KernelPinTracer {
                 throw Failure(description: "\(fs.path(instance)): \(String(cString: strerror(errno)))")
             }
             try fs.write(instance + "/trace_clock", "mono")
-            try fs.write(instance + "/buffer_size_kb", "4096")
+            try fs.write(instance + "/buffer_size_kb", String(bufferKB))
             for cpu in fs.list(instance + "/per_cpu") where cpu.hasPrefix("cpu") {
                 let p = fs.path(instance + "/per_cpu/\(cpu)/trace_pipe_raw")
                 let fd = open(p, O_RDONLY | O_NONBLOCK | O_CLOEXEC)

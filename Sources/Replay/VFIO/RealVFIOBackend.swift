@@ -50,9 +50,11 @@ public final class RealVFIOBackend: Backend {
     deinit { close() }
 
     /// Closes every fd and frees every buffer (the kernel then drops the
-    /// mappings and tracking state with the container).
+    /// mappings and tracking state with the container). Newest fd first
+    /// (devices, then groups, then containers, as a VMM tears down), and
+    /// always in the same order, so that recordings of a replay repeat.
     public func close() {
-        for real in fds.values { _ = Glibc.close(real) }
+        for real in fds.values.sorted(by: >) { _ = Glibc.close(real) }
         fds = [:]
         mappings = [:]
     }
