@@ -38,6 +38,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // A program whose non-leader thread execs while the leader spins:
+        // the recorder's tests run it (Tests/CLITests, RecordExecTests).
+        .executableTarget(name: "thread-exec-fixture", path: "Tests/Fixtures/ThreadExec"),
         // Helpers shared by the test modules (a seeded generator).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TraceTests", dependencies: ["Trace", "CVFIO", "TestSupport"],

@@ -254,8 +254,23 @@ public final class Recorder {
                 let child = pid_t(crec_event_msg(pid))
                 if !tracees.contains(child) { tracees.insert(child); fresh.insert(child) }
                 resume(pid)
+            } else if event == Int32(CREC_EVENT_EXEC) {
+                // A thread other than the leader that execs takes over the
+                // leader's pid; its old id is gone without an exit report,
+                // neither it nor the leader is in a VFIO call any more, and
+                // the execve's exit stop will come under the leader's pid
+                // (stepping must not take it for an entry).
+                let former = pid_t(crec_event_msg(pid))
+                if former != pid {
+                    tracees.remove(former)
+                    fresh.remove(former)
+                    for t in [former, pid] { pending[t] = nil; pendingSince[t] = nil }
+                    inSyscall.remove(former)
+                    if stepping { inSyscall.insert(pid) }
+                }
+                resume(pid)
             } else if event != 0 {
-                // exec, exit, PTRACE_INTERRUPT and group-stop events: nothing to record.
+                // exit, PTRACE_INTERRUPT and group-stop events: nothing to record.
                 resume(pid)
             } else if value == SIGSTOP && (fresh.contains(pid) || !tracees.contains(pid)) {
                 // A new thread or process's first stop.

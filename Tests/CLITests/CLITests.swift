@@ -591,3 +591,48 @@ struct RecordPinsTests {
         #expect(!FileManager.default.fileExists(atPath: dir + "/p.vft"))
     }
 }
+
+@Suite("vfiotrace record: threads that exec", .serialized)
+struct RecordExecTests {
+    /// Built with the package (Tests/Fixtures/ThreadExec).
+    static let fixture = (CLI.binary as NSString).deletingLastPathComponent + "/thread-exec-fixture"
+
+    /// When a thread other than the leader execs, it takes over the
+    /// leader's pid and its own id vanishes without an exit report; the
+    /// execve's end is reported under the leader's pid. An attached
+    /// recorder that keeps the leader's old syscall state takes that end
+    /// for an entry and from then on reads every call backwards (it
+    /// recorded cat's open as ENOSYS).
+    @Test("a non-leader thread's exec: followed, recorded right, and the recording ends")
+    func threadExec() throws {
+        let dir = CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = dir + "/e.vft"
+        for attach in [false, true] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: CLI.binary)
+            var target: Process? = nil
+            if attach {
+                let tp = Process()
+                tp.executableURL = URL(fileURLWithPath: Self.fixture)
+                tp.arguments = ["1000", "/bin/cat", "/dev/vfio/vfio"]
+                tp.standardError = FileHandle.nullDevice
+                try tp.run()
+                target = tp
+                p.arguments = ["record", "-o", t, "--pid", String(tp.processIdentifier)]
+            } else {
+                p.arguments = ["record", "-o", t, "--", Self.fixture, "0", "/bin/cat", "/dev/vfio/vfio"]
+            }
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            var waited = 0
+            while p.isRunning && waited < 200 { usleep(100_000); waited += 1 }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+            if let target, target.isRunning { target.terminate() }
+            #expect(waited < 200, "the recorder must end when the program does (attach: \(attach))")
+            if !attach { #expect(p.terminationStatus == 1, "cat's exit status") }
+            let cat = try CLI.run(["cat", t, "--no-header"])
+            #expect(cat.out.hasSuffix("open /dev/vfio/vfio -> ENOENT\n"), "attach: \(attach): \(cat.out)")
+        }
+    }
+}
