@@ -322,10 +322,17 @@ public final class Recorder {
         if !final {
             // A kernel event is in its buffer within microseconds of its
             // timestamp; 2 ms of margin covers a probe still being written.
-            watermark = Self.now() &- 2_000_000
+            let now = Self.now()
+            watermark = now &- 2_000_000
             for k in pins.drain() { hold(Event(time: k.time, tid: k.tid, k.body)) }
-            for t in pendingSince.values { watermark = min(watermark, t) }
-            if let t = pins.oldestOpenCall { watermark = min(watermark, t) }
+            // Calls in flight hold back what came after them, but for a
+            // second at most: a call that blocks longer (or a kernel call
+            // whose return was lost) must not hold every other event in
+            // memory. Its event is then written when it ends, after events
+            // stamped later (times are signed deltas in the trace).
+            let patience: UInt64 = 1_000_000_000
+            for t in pendingSince.values where now &- t < patience { watermark = min(watermark, t) }
+            if let t = pins.oldestOpenCall, now &- t < patience { watermark = min(watermark, t) }
         }
         held.sort { ($0.event.time, $0.order) < ($1.event.time, $1.order) }
         let ready = final ? held.count : held.firstIndex { $0.event.time >= watermark } ?? held.count

@@ -111,3 +111,18 @@ struct PinDecoderTests {
         for (d, name) in zip(defs, KernelPinTracer.eventNames) { #expect(d.contains("vfiotrace_1/\(name) ")) }
     }
 }
+
+@Suite("Kernel event order")
+struct KernelEventOrderTests {
+    @Test("sorted by time, and events of equal time keep their order (a loss stays ahead of its page)")
+    func stableTimeOrder() {
+        let loss = KernelPinTracer.Decoded(time: 50, tid: 0, body: .loss(Loss(count: 3, reason: "lost")))
+        let unpin = KernelPinTracer.Decoded(time: 50, tid: 7, body: .unpin(Unpin(group: 5, iova: 0x1000, npage: 1)))
+        let early = KernelPinTracer.Decoded(time: 10, tid: 7, body: .unpin(Unpin(group: 5, iova: 0, npage: 1)))
+        for _ in 0..<50 {
+            let sorted = KernelPinTracer.inTimeOrder([loss, unpin, early] + Array(repeating: unpin, count: 20))
+            #expect(sorted.first?.time == 10)
+            #expect(sorted[1].body == loss.body, "the loss record must stay ahead of the events it precedes")
+        }
+    }
+}

@@ -41,8 +41,6 @@ public final class KernelPinTracer {
     private var readers: [(cpu: Int, fd: Int32)] = []
     private var layout = RingBufferPage.Layout()
     private var decoder: PinEventDecoder
-    /// Losses noticed while reading pages, waiting to be taken with the events.
-    private var losses: [Decoded] = []
     /// Events the kernel says it dropped, counted per CPU from the pages.
     private var missedPerCPU: [Int: UInt64] = [:]
     public var eventsRead: UInt64 { decoder.eventsRead }
@@ -150,23 +148,28 @@ public final class KernelPinTracer {
                 guard n > 0 else { break }
                 let p = RingBufferPage(Array(page[0..<n]), layout: layout)
                 if let missed = p.missedBefore {
+                    // Lost before this page: placed ahead of its first event.
                     missedPerCPU[cpu, default: 0] += missed
                     let time = p.records.first?.time ?? 0
-                    losses.append(Decoded(time: time, tid: 0, body: .loss(Loss(
+                    out.append(Decoded(time: time, tid: 0, body: .loss(Loss(
                         count: missed, reason: missed > 0
                             ? "the kernel's trace buffer on CPU \(cpu) overflowed: \(missed) pin/unpin/dma_rw events lost"
                             : "the kernel's trace buffer on CPU \(cpu) overflowed: pin/unpin/dma_rw events lost (count unknown)"))))
                 }
-                if let d = p.damage {
-                    losses.append(Decoded(time: p.records.last?.time ?? 0, tid: 0, body: .loss(Loss(count: 0, reason: "a trace buffer page from CPU \(cpu) was malformed: \(d)"))))
-                }
                 for r in p.records { out += decoder.decode(r) }
+                if let d = p.damage {
+                    out.append(Decoded(time: p.records.last?.time ?? 0, tid: 0, body: .loss(Loss(count: 0, reason: "a trace buffer page from CPU \(cpu) was malformed: \(d)"))))
+                }
             }
         }
-        out += losses + decoder.takeLosses()
-        losses = []
-        out.sort { $0.time < $1.time }
-        return out
+        out += decoder.takeLosses()
+        return Self.inTimeOrder(out)
+    }
+
+    /// Sorted by time; events of equal time keep their order (a loss
+    /// record stays ahead of the page it was found on).
+    static func inTimeOrder(_ events: [Decoded]) -> [Decoded] {
+        events.enumerated().sorted { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }.map(\.element)
     }
 
     /// The earliest call still waiting for its return: nothing later may be
@@ -203,7 +206,7 @@ public final class KernelPinTracer {
             }
         }
         teardown()
-        return out.sorted { $0.time < $1.time }
+        return Self.inTimeOrder(out)
     }
 
     private func teardown() {
