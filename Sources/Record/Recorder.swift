@@ -22,7 +22,8 @@ import Glibc
 /// `KernelPinTracer` (`--pins`) the kernel's pin, unpin and dma_rw events
 /// are merged in by time: events wait in a small reorder buffer until
 /// nothing earlier can still arrive (no call in flight entered before them,
-/// the kernel's buffers read past them), at most a tick.
+/// the kernel's buffers read past them): normally within a tick, never more
+/// than a second behind.
 public final class Recorder {
     public struct Outcome: Sendable {
         /// The program's exit status, or 128 + signal.

@@ -10,42 +10,47 @@ struct RecordCmd: ParsableCommand {
         commandName: "record",
         abstract: "Run a program and record its VFIO calls into a trace.",
         discussion: """
-        The program runs under ptrace with a seccomp-bpf filter, so it stops only for
-        ioctls with VFIO's request type and for open/openat/close; everything else runs
-        at full speed. Each VFIO call is decoded by what its fd is (container, group,
-        device) and recorded with its inputs as passed (pointers by class, bitmap
-        buffers' prior contents) and its outcome (result, written-back fields, the
-        bitmap the kernel wrote). Threads, forks and execs are followed. Ioctls on VFIO
-        fds that vfiotrace does not decode are kept raw.
+        The program runs under ptrace with a seccomp-bpf filter, so it stops
+        only for ioctls with VFIO's request type and for open/openat/close;
+        everything else runs at full speed. Each VFIO call is decoded by what
+        its fd is (container, group, device) and recorded with its inputs as
+        passed (pointers by class, bitmap buffers' prior contents) and its
+        outcome (result, written-back fields, the bitmap the kernel wrote).
+        Threads, forks and execs are followed. Ioctls on VFIO fds that
+        vfiotrace does not decode are kept raw.
 
-        --pins adds the kernel's side: every vfio_pin_pages, vfio_unpin_pages and
-        vfio_dma_rw call a device of one of the program's groups makes (in any task, a
-        vendor driver's kernel thread included), with its arguments and result, from
-        kprobe events in a tracefs instance of its own (clock: mono, the ioctls' clock),
-        merged with the ioctls by time. The group comes from the kernel's BTF. Events the
-        kernel's buffer drops become loss records (`vfiotrace info` counts them). Needs
-        root, tracefs, kprobe events, BTF, and a 6.0+ kernel. With --pins, the
-        vfiotrace_pin test device's own requests are kept raw: the kernel's events
-        stand for them.
+        --pins adds the kernel's side: every vfio_pin_pages, vfio_unpin_pages
+        and vfio_dma_rw call a device of the program's groups makes (in any
+        task, a vendor driver's kernel thread included), with its arguments
+        and result, from kprobe events in a tracefs instance of its own,
+        merged with the ioctls by time. The group comes from the kernel's
+        BTF. Events the kernel's buffer drops become loss records (`vfiotrace
+        info` counts them). Needs root, tracefs, kprobe events, BTF and a
+        6.0+ kernel. With --pins, the vfiotrace_pin test device's own
+        requests are kept raw: the kernel's events stand for them.
 
-        The trace is written in frames closed at least every 250 ms: if the recorder or
-        the program is killed, `vfiotrace verify` and `recover` show and keep everything
-        up to the last closed frame (with --pins, events still being merged, at most the
-        last 250 ms, are lost too). A recorder killed with --pins leaves its probes
-        defined; the next `record --pins` removes them.
+        Frames are closed at least every 250 ms: if the recorder or the
+        program is killed, `vfiotrace verify` and `recover` show and keep
+        everything up to the last closed frame (with --pins, events still
+        being merged, at most the last second, are lost too). A recorder
+        killed with --pins leaves its probes defined; the next one removes
+        them.
 
-        Launch mode installs a seccomp filter that outlives the recorder: if the
-        recorder is killed, the program's VFIO ioctls fail with ENOSYS from then on.
-        To record a VM that must survive whatever happens to the recorder, attach with
-        --pid instead.
+        Launch mode installs a seccomp filter that outlives the recorder: if
+        the recorder is killed, the program's VFIO ioctls fail with ENOSYS
+        from then on. To record a VM that must survive whatever happens to
+        the recorder, attach with --pid instead.
 
         Examples:
-          vfiotrace record -o qemu.vft -- qemu-system-x86_64 -device vfio-pci,host=0000:01:00.0 ...
-          vfiotrace record -o t.vft -- vfiotrace replay corpora/basic-tracking.vfs --backend vfio --group /dev/vfio/1
-          vfiotrace record -o running.vft --pid $(pidof qemu-system-x86_64)    # Ctrl-C to detach
+          vfiotrace record -o qemu.vft -- \\
+              qemu-system-x86_64 -device vfio-pci,host=0000:01:00.0 ...
+          vfiotrace record -o t.vft -- vfiotrace replay \\
+              corpora/basic-tracking.vfs --backend vfio --group /dev/vfio/1
+          vfiotrace record -o running.vft --pid $(pidof qemu-system-x86_64)
           vfiotrace record --pins -o mdev.vft -- ./my-mdev-test
 
-        Exit code: the program's (128 + signal when it was killed); 2 when recording failed.
+        Exit code: the program's (128 + signal when it was killed); 2 when
+        recording failed.
         """
     )
 
