@@ -57,6 +57,12 @@ public final class Recorder {
     /// their arrival order to keep ties stable.
     private var held: [(event: Event, order: UInt64)] = []
     private var arrivals: UInt64 = 0
+    /// When the kernel's buffers are next read: every 250 ms, whether the
+    /// loop is woken by the ticker or busy with stops.
+    private var nextMerge: UInt64 = 0
+    /// How many held events make a merge happen before its time (doubles
+    /// while a call in flight keeps them from being written).
+    private var mergeThreshold = 4096
     /// Groups the program opened: kernel events of other groups (another
     /// program's devices) are left out.
     private var openedGroups: Set<UInt32> = []
@@ -203,12 +209,14 @@ public final class Recorder {
                 }
                 break
             }
+            if pins != nil, Self.now() >= nextMerge { writing { try mergeHeld(final: false) } }
             switch kind {
             case 0, 1:
                 // Exited, or killed: a call it was in leaves no event.
                 tracees.remove(pid)
                 pending[pid] = nil
                 pendingSince[pid] = nil
+                inSyscall.remove(pid)
                 if pid == main { exitStatus = kind == 0 ? value : 128 + value }
                 continue
             default:
@@ -219,6 +227,7 @@ public final class Recorder {
                 tracees.remove(pid)
                 pending[pid] = nil
                 pendingSince[pid] = nil
+                inSyscall.remove(pid)
                 continue
             }
             if stepping && sysStop != 0 {
@@ -339,6 +348,8 @@ public final class Recorder {
         let ready = final ? held.count : held.firstIndex { $0.event.time >= watermark } ?? held.count
         for (e, _) in held[0..<ready] { try emit(e) }
         held.removeFirst(ready)
+        nextMerge = Self.now() &+ 250_000_000
+        mergeThreshold = max(4096, held.count * 2)
     }
 
     /// Writes one event in its final place, leaving out kernel events of
@@ -364,7 +375,7 @@ public final class Recorder {
         let e = Event(time: since ?? Self.now(), tid: UInt32(tid), body)
         guard pins != nil else { return try emit(e) }
         hold(e)
-        if held.count >= 4096 { try mergeHeld(final: false) }
+        if held.count >= mergeThreshold { try mergeHeld(final: false) }
     }
 
     /// A syscall stopped at entry by the filter: what to record at its exit.
@@ -374,22 +385,43 @@ public final class Recorder {
         switch sc.nr {
         case crec_nr_ioctl:
             let fd = Int32(truncatingIfNeeded: sc.args.0)
-            guard let (kind, group) = mem.vfioKind(fd) else { return nil }
+            let request = sc.args.1 & 0xffff_ffff
+            guard let target = mem.fdTarget(fd), let (kind, group) = TraceeMemory.vfioKind(ofTarget: target) else { return nil }
             if kind == .device, pins == nil, let g = deviceGroup[fd],
-               let call = IoctlDecoder.pinDevice(group: g, request: sc.args.1 & 0xffff_ffff, arg: sc.args.2, mem: mem) {
-                return call
+               let call = IoctlDecoder.pinDevice(group: g, request: request, arg: sc.args.2, mem: mem) {
+                return Self.unlessReplaced(call, fd: fd, target: target, what: "ioctl 0x\(String(request, radix: 16))")
             }
-            return IoctlDecoder.entry(fd: fd, kind: kind, group: group, request: sc.args.1 & 0xffff_ffff, arg: sc.args.2, mem: mem)
+            let call = IoctlDecoder.entry(fd: fd, kind: kind, group: group, request: request, arg: sc.args.2, mem: mem)
+            return Self.unlessReplaced(call, fd: fd, target: target, what: "ioctl 0x\(String(request, radix: 16))")
         case crec_nr_open, crec_nr_openat:
             let pathArg = sc.nr == crec_nr_open ? sc.args.0 : sc.args.1
             guard let path = mem.string(pathArg), path.hasPrefix("/dev/vfio/") else { return nil }
             return PendingCall { r, _ in .open(Open(path: path, result: callResult(r))) }
         case crec_nr_close:
             let fd = Int32(truncatingIfNeeded: sc.args.0)
-            guard mem.vfioKind(fd) != nil else { return nil }
-            return PendingCall { r, _ in .close(Close(fd: fd, result: callResult(r))) }
+            guard let target = mem.fdTarget(fd), TraceeMemory.vfioKind(ofTarget: target) != nil else { return nil }
+            let call = PendingCall { r, _ in .close(Close(fd: fd, result: callResult(r))) }
+            return Self.unlessReplaced(call, fd: fd, target: target, what: "close")
         default:
             return nil
+        }
+    }
+
+    /// The fd is classified when the call stops at entry, but another
+    /// thread can close it and open something else under its number
+    /// before the kernel looks it up: the call then reaches the other
+    /// file (ENOTTY from /dev/null) or none (EBADF). When a call fails and
+    /// its fd no longer names the file it named at entry, the kernel may
+    /// have used either, so the call is kept as a marker, not as a VFIO
+    /// event a replay would hold against VFIO. (Successful calls are not
+    /// checked: that would cost a readlink per call, and a VFIO request
+    /// succeeding on a file that replaced a VFIO fd is not a case seen.)
+    static func unlessReplaced(_ call: PendingCall, fd: Int32, target: String, what: String) -> PendingCall {
+        PendingCall { ret, mem in
+            guard ret < 0, ret >= -4095 else { return call.finish(ret, mem) }
+            let now = mem.fdTarget(fd)
+            guard now != target else { return call.finish(ret, mem) }
+            return .marker(Marker("\(what) on fd \(fd) -> \(ErrnoName.name(Int32(-ret))): fd \(fd) was \(now.map { "reused for \($0)" } ?? "closed") during the call (it was \(target) at entry); the kernel may have used either file, so the call is kept as this note"))
         }
     }
 }

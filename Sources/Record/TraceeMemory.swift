@@ -92,7 +92,11 @@ struct TraceeMemory {
     /// The kind of VFIO fd behind `fd`, with the group number for groups;
     /// nil for fds that are not VFIO's.
     func vfioKind(_ fd: Int32) -> (FDKind, UInt32?)? {
-        guard let t = fdTarget(fd) else { return nil }
+        fdTarget(fd).flatMap(Self.vfioKind(ofTarget:))
+    }
+
+    /// The kind of VFIO file an fd's `/proc/PID/fd` link names.
+    static func vfioKind(ofTarget t: String) -> (FDKind, UInt32?)? {
         if t == "/dev/vfio/vfio" { return (.container, nil) }
         if t.hasPrefix("/dev/vfio/"), let n = UInt32(t.dropFirst("/dev/vfio/".count)) { return (.group, n) }
         if t == "anon_inode:[vfio-device]" { return (.device, nil) }

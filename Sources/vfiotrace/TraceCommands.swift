@@ -284,7 +284,8 @@ extension String {
 /// records add up to; nil when it has none.
 func lossSummary(_ s: TraceScan) -> String? {
     guard !s.lossRecords.isEmpty else { return nil }
-    let counted = s.lossRecords.reduce(UInt64(0)) { $0 + $1.loss.count }
+    // Saturating: a crafted trace must not trap the sum.
+    let counted = s.lossRecords.reduce(UInt64(0)) { let (v, o) = $0.addingReportingOverflow($1.loss.count); return o ? .max : v }
     let unknown = s.lossRecords.filter { $0.loss.count == 0 }.count
     var parts = ["\(counted) events lost"]
     if unknown > 0 { parts.append("\(unknown) record\(unknown == 1 ? "" : "s") of unknown count") }

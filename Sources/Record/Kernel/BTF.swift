@@ -181,13 +181,13 @@ public struct BTF: Sendable {
             guard depth < 8, Int(id) < types.count else { return nil }
             for m in types[Int(id)].members {
                 if m.name == member, m.bitfieldSize == 0, m.bitOffset % 8 == 0 {
-                    return (base + m.bitOffset / 8, m.type)
+                    return (base &+ m.bitOffset / 8, m.type)
                 }
                 if m.name.isEmpty {
                     let inner = resolve(m.type)
                     let k = Int(inner) < types.count ? types[Int(inner)].kind : 0
                     if k == Self.kindStruct || k == Self.kindUnion,
-                       let hit = search(inner, base + m.bitOffset / 8, depth + 1) { return hit }
+                       let hit = search(inner, base &+ m.bitOffset / 8, depth + 1) { return hit }
                 }
             }
             return nil

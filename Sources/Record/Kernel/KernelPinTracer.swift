@@ -37,6 +37,8 @@ public final class KernelPinTracer {
 
     private let fs: Tracefs
     private let group: String
+    /// Appended to every event name: `_<pid>`.
+    private let suffix: String
     private let instance: String
     private var readers: [(cpu: Int, fd: Int32)] = []
     private var layout = RingBufferPage.Layout()
@@ -46,16 +48,19 @@ public final class KernelPinTracer {
     public var eventsRead: UInt64 { decoder.eventsRead }
     private var stopped = false
 
-    /// The kprobe definitions for a group name and the BTF offsets of
-    /// `vfio_device.group`, `vfio_group.iommu_group`, `iommu_group.id`.
-    static func probeDefinitions(group g: String, offsets o: [UInt32]) -> [String] {
+    /// The kprobe definitions for a group name, an event-name suffix and
+    /// the BTF offsets of `vfio_device.group`, `vfio_group.iommu_group`,
+    /// `iommu_group.id`. The suffix makes the event names unique on the
+    /// system: `kprobe_profile`, where the kernel counts missed hits, names
+    /// events without their group.
+    static func probeDefinitions(group g: String, suffix s: String, offsets o: [UInt32]) -> [String] {
         let groupArg = "group=+\(o[2])(+\(o[1])(+\(o[0])($arg1))):s32"
         return [
-            "p:\(g)/pin vfio_pin_pages \(groupArg) iova=$arg2:x64 npage=$arg3:s32 prot=$arg4:s32",
-            "r:\(g)/pin_ret vfio_pin_pages ret=$retval:s32",
-            "p:\(g)/unpin vfio_unpin_pages \(groupArg) iova=$arg2:x64 npage=$arg3:s32",
-            "p:\(g)/dma_rw vfio_dma_rw \(groupArg) iova=$arg2:x64 len=$arg4:u64 write=$arg5:u8",
-            "r:\(g)/dma_rw_ret vfio_dma_rw ret=$retval:s32",
+            "p:\(g)/pin\(s) vfio_pin_pages \(groupArg) iova=$arg2:x64 npage=$arg3:s32 prot=$arg4:s32",
+            "r:\(g)/pin_ret\(s) vfio_pin_pages ret=$retval:s32",
+            "p:\(g)/unpin\(s) vfio_unpin_pages \(groupArg) iova=$arg2:x64 npage=$arg3:s32",
+            "p:\(g)/dma_rw\(s) vfio_dma_rw \(groupArg) iova=$arg2:x64 len=$arg4:u64 write=$arg5:u8",
+            "r:\(g)/dma_rw_ret\(s) vfio_dma_rw ret=$retval:s32",
         ]
     }
 
@@ -86,15 +91,16 @@ public final class KernelPinTracer {
         }
         do { fs = try Tracefs.locate() } catch { throw Failure(description: "\(error)") }
         group = "vfiotrace_\(getpid())"
+        suffix = "_\(getpid())"
         instance = "instances/" + group
         Self.removeLeftovers(fs)
         decoder = PinEventDecoder(formats: [:])
         do {
-            for d in Self.probeDefinitions(group: group, offsets: offsets) { try fs.write("kprobe_events", d, append: true) }
+            for d in Self.probeDefinitions(group: group, suffix: suffix, offsets: offsets) { try fs.write("kprobe_events", d, append: true) }
             var formats: [UInt16: (name: String, format: TraceEventFormat)] = [:]
             for name in Self.eventNames {
-                let text = try fs.read("events/\(group)/\(name)/format")
-                guard let f = TraceEventFormat(text: text) else { throw Failure(description: "events/\(group)/\(name)/format: no ID line") }
+                let text = try fs.read("events/\(group)/\(name)\(suffix)/format")
+                guard let f = TraceEventFormat(text: text) else { throw Failure(description: "events/\(group)/\(name)\(suffix)/format: no ID line") }
                 formats[f.id] = (name, f)
             }
             decoder = PinEventDecoder(formats: formats)
@@ -136,10 +142,20 @@ public final class KernelPinTracer {
         }
     }
 
+    /// One thing read from a CPU's buffer, to be put in time order with
+    /// the other CPUs' before decoding.
+    private enum Item {
+        case record(RingBufferPage.Record)
+        case loss(Decoded)
+    }
+
     /// Reads every page the kernel has ready and returns the complete
     /// events (a call whose return is not read yet waits), in time order.
+    /// All CPUs' records are merged by time before they are decoded: a
+    /// pin call can sleep, and its return probe may fire on another CPU
+    /// than its entry.
     public func drain() -> [Decoded] {
-        var out: [Decoded] = []
+        var items: [(time: UInt64, cpu: Int, order: Int, item: Item)] = []
         var page = [UInt8](repeating: 0, count: Int(getpagesize()))
         for (cpu, fd) in readers {
             while true {
@@ -149,19 +165,29 @@ public final class KernelPinTracer {
                 let p = RingBufferPage(Array(page[0..<n]), layout: layout)
                 if let missed = p.missedBefore {
                     // Lost before this page: placed ahead of its first event.
-                    missedPerCPU[cpu, default: 0] += missed
+                    missedPerCPU[cpu, default: 0] &+= missed
                     let time = p.records.first?.time ?? 0
-                    out.append(Decoded(time: time, tid: 0, body: .loss(Loss(
+                    items.append((time, cpu, items.count, .loss(Decoded(time: time, tid: 0, body: .loss(Loss(
                         count: missed, reason: missed > 0
                             ? "the kernel's trace buffer on CPU \(cpu) overflowed: \(missed) pin/unpin/dma_rw events lost"
-                            : "the kernel's trace buffer on CPU \(cpu) overflowed: pin/unpin/dma_rw events lost (count unknown)"))))
+                            : "the kernel's trace buffer on CPU \(cpu) overflowed: pin/unpin/dma_rw events lost (count unknown)"))))))
                 }
-                for r in p.records { out += decoder.decode(r) }
+                for r in p.records { items.append((r.time, cpu, items.count, .record(r))) }
                 if let d = p.damage {
-                    out.append(Decoded(time: p.records.last?.time ?? 0, tid: 0, body: .loss(Loss(count: 0, reason: "a trace buffer page from CPU \(cpu) was malformed: \(d)"))))
+                    let time = p.records.last?.time ?? 0
+                    items.append((time, cpu, items.count, .loss(Decoded(time: time, tid: 0, body: .loss(Loss(count: 0, reason: "a trace buffer page from CPU \(cpu) was malformed: \(d)"))))))
                 }
             }
         }
+        items.sort { ($0.time, $0.cpu, $0.order) < ($1.time, $1.cpu, $1.order) }
+        var out: [Decoded] = []
+        for x in items {
+            switch x.item {
+            case .record(let r): out += decoder.decode(r)
+            case .loss(let l): out.append(l)
+            }
+        }
+        decoder.endOfRead()
         out += decoder.takeLosses()
         return Self.inTimeOrder(out)
     }
@@ -190,7 +216,7 @@ public final class KernelPinTracer {
             var overrun: UInt64 = 0
             for line in stats.split(separator: "\n") {
                 let kv = line.split(separator: ":", maxSplits: 1)
-                if kv.count == 2, kv[0] == "overrun" || kv[0] == "dropped events" { overrun += UInt64(kv[1].trimmingSpaces) ?? 0 }
+                if kv.count == 2, kv[0] == "overrun" || kv[0] == "dropped events" { overrun &+= UInt64(kv[1].trimmingSpaces) ?? 0 }
             }
             let seen = missedPerCPU[cpu] ?? 0
             if overrun > seen {
@@ -201,7 +227,8 @@ public final class KernelPinTracer {
         if let profile = try? fs.read("kprobe_profile") {
             for line in profile.split(separator: "\n") {
                 let cols = line.split(separator: " ")
-                guard cols.count >= 3, cols[0].hasPrefix(group + "/"), let misses = UInt64(cols[2]), misses > 0 else { continue }
+                guard cols.count >= 3, Self.eventNames.contains(where: { $0 + suffix == cols[0] }),
+                      let misses = UInt64(cols[2]), misses > 0 else { continue }
                 out.append(Decoded(time: .max, tid: 0, body: .loss(Loss(count: misses, reason: "the kernel missed \(misses) hits of probe \(cols[0])"))))
             }
         }
@@ -215,7 +242,7 @@ public final class KernelPinTracer {
         for (_, fd) in readers { close(fd) }
         readers = []
         rmdir(fs.path(instance))
-        for name in Self.eventNames { try? fs.write("kprobe_events", "-:\(group)/\(name)", append: true) }
+        for name in Self.eventNames { try? fs.write("kprobe_events", "-:\(group)/\(name)\(suffix)", append: true) }
     }
 }
 
@@ -228,6 +255,11 @@ public struct PinEventDecoder {
     let formats: [UInt16: (name: String, format: TraceEventFormat)]
     /// Calls whose return probe has not been read yet, by task.
     private var openCalls: [UInt32: Decoded] = [:]
+    /// Returns read before their call (the call's record was committed on
+    /// another CPU after that CPU had been read): each waits one more read
+    /// for its call, then counts as lost.
+    private var earlyReturns: [UInt32: (record: RingBufferPage.Record, name: String, read: Int)] = [:]
+    private var reads = 0
     private var losses: [Decoded] = []
     public private(set) var eventsRead: UInt64 = 0
 
@@ -252,36 +284,61 @@ public struct PinEventDecoder {
         let group = UInt32(truncatingIfNeeded: v("group"))
         let iova = UInt64(bitPattern: v("iova"))
         switch name {
-        case "pin":
+        case "pin", "dma_rw":
             closeUnreturned(tid)
-            openCalls[tid] = Decoded(time: r.time, tid: tid, body: .pin(Pin(
-                group: group, iova: iova, npage: UInt32(truncatingIfNeeded: v("npage")), prot: UInt32(truncatingIfNeeded: v("prot")))))
-        case "dma_rw":
-            closeUnreturned(tid)
-            openCalls[tid] = Decoded(time: r.time, tid: tid, body: .dmaRW(DMARW(
-                group: group, iova: iova, length: UInt64(bitPattern: v("len")), write: v("write") != 0)))
+            let call = Decoded(time: r.time, tid: tid, body: name == "pin"
+                ? .pin(Pin(group: group, iova: iova, npage: UInt32(truncatingIfNeeded: v("npage")), prot: UInt32(truncatingIfNeeded: v("prot"))))
+                : .dmaRW(DMARW(group: group, iova: iova, length: UInt64(bitPattern: v("len")), write: v("write") != 0)))
+            if let early = earlyReturns[tid], early.record.time >= r.time {
+                earlyReturns[tid] = nil
+                out.append(complete(call, returnName: early.name, early.record))
+            } else {
+                openCalls[tid] = call
+            }
         case "unpin":
             // Returns nothing since 6.0: complete at entry.
             out.append(Decoded(time: r.time, tid: tid, body: .unpin(Unpin(group: group, iova: iova, npage: UInt32(truncatingIfNeeded: v("npage"))))))
         case "pin_ret", "dma_rw_ret":
-            let ret = Int64(Int32(truncatingIfNeeded: v("ret")))
-            let result: CallResult = ret < 0 ? .error(Int32(-ret)) : .ok(ret)
-            guard var call = openCalls.removeValue(forKey: tid) else {
-                out.append(Decoded(time: r.time, tid: tid, body: .loss(Loss(count: 1, reason: "task \(tid) returned from \(name == "pin_ret" ? "vfio_pin_pages" : "vfio_dma_rw") without a recorded call"))))
+            guard let call = openCalls.removeValue(forKey: tid) else {
+                if let older = earlyReturns[tid] { losses.append(orphan(older.record, older.name, tid)) }
+                earlyReturns[tid] = (r, name, reads)
                 return out
             }
-            switch call.body {
-            case .pin(var x) where name == "pin_ret": x.result = result; call.body = .pin(x)
-            case .dmaRW(var x) where name == "dma_rw_ret": x.result = result; call.body = .dmaRW(x)
-            default:
-                out.append(Decoded(time: call.time, tid: tid, body: .loss(Loss(count: 1, reason: "task \(tid): a call and a return that do not match"))))
-                return out
-            }
-            out.append(call)
+            out.append(complete(call, returnName: name, r))
         default:
             break
         }
         return out
+    }
+
+    /// A call with the result its return record carries (a loss record
+    /// when the two do not belong together).
+    private func complete(_ call: Decoded, returnName: String, _ r: RingBufferPage.Record) -> Decoded {
+        guard let (_, f) = formats.values.first(where: { $0.name == returnName }) else { return call }
+        let ret = Int64(Int32(truncatingIfNeeded: f.value("ret", in: r.data) ?? 0))
+        let result: CallResult = ret < 0 ? .error(Int32(clamping: -ret)) : .ok(ret)
+        var call = call
+        switch call.body {
+        case .pin(var x) where returnName == "pin_ret": x.result = result; call.body = .pin(x)
+        case .dmaRW(var x) where returnName == "dma_rw_ret": x.result = result; call.body = .dmaRW(x)
+        default:
+            return Decoded(time: call.time, tid: call.tid, body: .loss(Loss(count: 1, reason: "task \(call.tid): a call and a return that do not match")))
+        }
+        return call
+    }
+
+    private func orphan(_ r: RingBufferPage.Record, _ name: String, _ tid: UInt32) -> Decoded {
+        Decoded(time: r.time, tid: tid, body: .loss(Loss(count: 1, reason: "task \(tid) returned from \(name == "pin_ret" ? "vfio_pin_pages" : "vfio_dma_rw") without a recorded call")))
+    }
+
+    /// The end of one read of every CPU: returns that have waited a whole
+    /// read for their call give up.
+    public mutating func endOfRead() {
+        reads += 1
+        for (tid, e) in earlyReturns where e.read < reads - 1 {
+            earlyReturns[tid] = nil
+            losses.append(orphan(e.record, e.name, tid))
+        }
     }
 
     /// A new call on a task that still has one open: the return was lost.
@@ -298,9 +355,11 @@ public struct PinEventDecoder {
         return losses
     }
 
-    /// The calls still open, without results (the recording ended during them).
+    /// The calls still open, without results (the recording ended during
+    /// them), and returns whose call never came, as losses.
     public mutating func unfinished() -> [Decoded] {
-        defer { openCalls = [:] }
-        return openCalls.values.sorted { $0.time < $1.time }
+        defer { openCalls = [:]; earlyReturns = [:] }
+        let orphans = earlyReturns.map { orphan($0.value.record, $0.value.name, $0.key) }
+        return (openCalls.values.sorted { $0.time < $1.time }) + orphans.sorted { $0.time < $1.time }
     }
 }

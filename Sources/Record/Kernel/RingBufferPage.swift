@@ -72,6 +72,9 @@ public struct RingBufferPage: Sendable {
             let delta = head >> 5
             switch typeLen {
             case 29:
+                // Padding, or a discarded event (delta != 0). Its delta is
+                // not added, as the kernel's own reader does not
+                // (rb_update_read_stamp); unfiltered probes discard nothing.
                 if delta == 0 { return }
                 guard o + 8 <= end else { broken("padding cut at \(o)"); return }
                 o += 4 + Int(u32(o + 4))
