@@ -60,7 +60,7 @@ struct Bisect: ParsableCommand {
     @Option(help: "Engine profiles in order, comma-separated (default: every preset, oldest first).")
     var profiles: String?
 
-    @Option(help: "Real kernels in order (6.1, 6.12, or bzImage paths), replayed in the VM lab.")
+    @Option(help: "Real kernels in order (5.10, 6.1, 6.12, or bzImage paths), replayed in the VM lab.")
     var kernels: String?
 
     @OptionGroup var comparison: ComparisonArguments
@@ -109,9 +109,11 @@ struct Bisect: ParsableCommand {
     /// the recording.
     func kernelOutcomes(_ kernel: String) throws -> [Event] {
         guard let root = repositoryRoot() else { throw Failure.trouble("--kernels needs scripts/vm-lab (run from the vfiotrace checkout)") }
-        let outDir = "/tmp/vfiotrace-bisect-\(getpid())"
+        // One directory per kernel: reading the recording back must find
+        // this kernel's, not an earlier one's.
+        let outDir = "/tmp/vfiotrace-bisect-\(getpid())/" + String(kernel.map { $0.isLetter || $0.isNumber || $0 == "." ? $0 : "_" })
         let absTrace = trace.hasPrefix("/") ? trace : currentDirectory() + "/" + trace
-        let guest = "\(root)/.build/release/vfiotrace replay \(shellQuote(absTrace)) --backend vfio --group $VFIO_GROUP --group $VFIO_MDEV_GROUP -o $VMLAB_OUT/bisect.vft > /dev/null; test -f $VMLAB_OUT/bisect.vft"
+        let guest = "\(root)/.build/release/vfiotrace replay \(shellQuote(absTrace)) --backend vfio --group $VFIO_GROUP --group \"$VFIO_MDEV_GROUP\" -o $VMLAB_OUT/bisect.vft > /dev/null; test -f $VMLAB_OUT/bisect.vft"
         let kernelArg = kernel.contains("/") ? shellQuote(kernel) : kernel
         let cmd = "\(shellQuote(root))/scripts/vm-lab --kernel \(kernelArg) --out \(outDir) -- sh -c \(shellQuote(guest)) >&2"
         guard system(cmd) == 0 else { throw Failure.trouble("the VM lab could not replay \(trace) on \(kernel) (see \(outDir))") }
