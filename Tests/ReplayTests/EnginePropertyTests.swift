@@ -21,6 +21,12 @@ struct NaiveContainer {
     }
 
     let dmaRWBits: KernelProfile.DMARWBitCount
+    /// Pre-5.12 UNMAP visits mappings in red-black-tree order; the model
+    /// keeps its own tree of the same inserts and removes for that order
+    /// (DMATree is checked on its own in DMATreeTests).
+    var treeOrder = false
+    let tree = DMATree()
+    var treeNodes: [UInt64: DMAMapping] = [:]
     var mappings: [Mapping] = []
     var pinned: [UInt64: Int] = [:]
     var tracking = false
@@ -38,6 +44,9 @@ struct NaiveContainer {
         if mappings.contains(where: { $0.firstPage <= firstPage + pages - 1 && firstPage <= $0.lastPage }) { return .error(EEXIST) }
         mappings.append(Mapping(firstPage: firstPage, pages: pages, bits: Self.freshBits(pages)))
         mappings.sort { $0.firstPage < $1.firstPage }
+        let node = DMAMapping(iova: firstPage * Self.page, size: pages * Self.page, vaddr: .valid, prot: 3, iommuMapped: false)
+        treeNodes[firstPage] = node
+        tree.insert(node)
         return .ok(0)
     }
 
@@ -126,10 +135,21 @@ struct NaiveContainer {
         let last = firstPage + pages - 1
         if !tracking || bisects(firstPage, last) { return (.error(EINVAL), nil) }
         var size: UInt64 = 0
-        for i in mappings.indices where mappings[i].firstPage >= firstPage && mappings[i].firstPage <= last {
+        var order = mappings.indices.filter { mappings[$0].firstPage >= firstPage && mappings[$0].firstPage <= last }
+        if treeOrder {
+            order = []
+            while let m = tree.find(start: firstPage * Self.page, size: pages * Self.page) {
+                order.append(mappings.firstIndex { $0.firstPage * Self.page == m.iova }!)
+                tree.remove(m)
+            }
+        }
+        for i in order {
             report(i, basePage: firstPage, into: &user)
             size += mappings[i].pages * Self.page
             for p in mappings[i].firstPage...mappings[i].lastPage { pinned[p] = nil }
+        }
+        for m in mappings where m.firstPage >= firstPage && m.firstPage <= last {
+            if let node = treeNodes.removeValue(forKey: m.firstPage) { tree.remove(node) }
         }
         mappings.removeAll { $0.firstPage >= firstPage && $0.firstPage <= last }
         return (.ok(0), size)
@@ -179,6 +199,7 @@ struct EnginePropertyTests {
         let engine = BitmapEngine(profile: profile)
         for e in Self.prelude { _ = engine.perform(e) }
         var naive = NaiveContainer(dmaRWBits: profile.dmaRWBits)
+        naive.treeOrder = profile.unmapInTreeOrder
         let page = NaiveContainer.page
         for step in 0..<300 {
             let op = r.below(100)

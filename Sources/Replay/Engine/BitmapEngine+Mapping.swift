@@ -125,18 +125,15 @@ extension BitmapEngine {
             }
             return UnmapOutcome(result: .ok(0), sizeOut: unmapped)
         }
+        if profile.unmapInTreeOrder {
+            return unmapInTreeOrder(t, x, last: last, report: report, buffer: &buffer)
+        }
         var end = candidates.startIndex
         for m in candidates {
             if !t.v2 && x.iova > m.iova { break }
-            // A mapping with pinned pages: the vendor driver is told to
-            // unpin (vfio_notify_dma_unmap) and does; its dirty bits stay.
-            m.pinned.removeAll()
-            if report {
-                let base = profile.queryRange == .exactSingleMapping ? m.iova : x.iova
-                if !writeUserBitmap(m, t, base: base, into: &buffer!) {
-                    result = .error(EFAULT)
-                    break
-                }
+            guard releaseForUnmap(m, t, x, report: report, buffer: &buffer) else {
+                result = .error(EFAULT)
+                break
             }
             unmapped &+= m.size
             end += 1
@@ -145,6 +142,41 @@ extension BitmapEngine {
         for m in removed { freeBitmap(m) }
         t.mappings.remove(consecutive: removed)
         t.dmaAvail += UInt32(removed.count)
+        return UnmapOutcome(result: result, sizeOut: result.isSuccess ? unmapped : nil,
+                            bitmapOut: buffer.flatMap { readableContents($0, x.bitmap!) })
+    }
+
+    /// One mapping's turn in the unmap loop, before it is removed: a
+    /// mapping with pinned pages has the vendor driver told to unpin
+    /// (vfio_notify_dma_unmap), which it does, its dirty bits staying; then
+    /// its bits go to the caller's bitmap. False on a fault.
+    private func releaseForUnmap(_ m: DMAMapping, _ t: Type1State, _ x: UnmapDMA, report: Bool,
+                                 buffer: inout UserBitmapBuffer?) -> Bool {
+        m.pinned.removeAll()
+        guard report else { return true }
+        let base = profile.queryRange == .exactSingleMapping ? m.iova : x.iova
+        return writeUserBitmap(m, t, base: base, into: &buffer!)
+    }
+
+    /// The pre-5.12 unmap loop: `while ((dma = vfio_find_dma(iommu, iova,
+    /// size)))`, each mapping found from the tree's root, reported and
+    /// removed before the next is looked for.
+    private func unmapInTreeOrder(_ t: Type1State, _ x: UnmapDMA, last: UInt64, report: Bool,
+                                  buffer: inout UserBitmapBuffer?) -> UnmapOutcome {
+        var unmapped: UInt64 = 0
+        var result = CallResult.ok(0)
+        let size = last &- x.iova &+ 1
+        while let m = t.mappings.tree.find(start: x.iova, size: size) {
+            if !t.v2 && x.iova > m.iova { break }
+            guard releaseForUnmap(m, t, x, report: report, buffer: &buffer) else {
+                result = .error(EFAULT)
+                break
+            }
+            unmapped &+= m.size
+            freeBitmap(m)
+            t.mappings.remove(m)
+            t.dmaAvail += 1
+        }
         return UnmapOutcome(result: result, sizeOut: result.isSuccess ? unmapped : nil,
                             bitmapOut: buffer.flatMap { readableContents($0, x.bitmap!) })
     }

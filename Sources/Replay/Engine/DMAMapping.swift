@@ -41,6 +41,10 @@ final class DMAMapping {
 /// (QEMU maps guest RAM bottom-up), so insertion is cheap in practice.
 struct MappingIndex {
     private(set) var all: [DMAMapping] = []
+    /// The same mappings as the kernel's red-black tree holds them (its
+    /// shape decides the pre-5.12 UNMAP order). A reference: a container
+    /// owns exactly one index, which is never copied.
+    let tree = DMATree()
 
     var count: Int { all.count }
     var isEmpty: Bool { all.isEmpty }
@@ -91,6 +95,7 @@ struct MappingIndex {
     }
 
     mutating func insert(_ m: DMAMapping) {
+        tree.insert(m)
         if let tail = all.last, tail.iova < m.iova {
             all.append(m)
         } else {
@@ -102,6 +107,7 @@ struct MappingIndex {
         let i = firstEnding(atOrAfter: m.iova)
         precondition(all[i] === m)
         all.remove(at: i)
+        tree.remove(m)
     }
 
     /// Removes `ms`, which are consecutive in the index, in one step.
@@ -110,7 +116,11 @@ struct MappingIndex {
         let i = firstEnding(atOrAfter: first.iova)
         precondition(all[i] === first)
         all.removeSubrange(i..<(i + ms.count))
+        for m in ms { tree.remove(m) }
     }
 
-    mutating func removeAll() { all.removeAll() }
+    mutating func removeAll() {
+        all.removeAll()
+        tree.removeAll()
+    }
 }

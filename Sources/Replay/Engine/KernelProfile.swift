@@ -108,6 +108,13 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     /// 128 GiB at 4 KiB) corrupts the host: the engine reports a hazard.
     public var bitmapFreeIsKVFree: Bool
 
+    /// UNMAP finds each next mapping with `vfio_find_dma`, from the root of
+    /// the mappings' red-black tree, so it visits them in tree order (and a
+    /// later mapping's whole-word bitmap write can wipe an earlier one's
+    /// bits); ascending IOVA order from 5.12 (40ae9b807b89, "vfio/type1:
+    /// massage unmap iteration"). Seen on Debian's 5.10.223.
+    public var unmapInTreeOrder = false
+
     public var description: String { name }
 
     // MARK: Presets
@@ -119,7 +126,7 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
         dmaRWBits: .copiedShift, scope: .everyIOMMUMapped, flagsZeroErrno: ENOTTY,
         unmapFlagMask: 1, mapFlagMask: 3, unmapBitmapRequiresTracking: false,
         migrationCapID: 2, migrationCapHoleZeroed: false, alignedCapabilities: false, dmaAvailCap: false,
-        pinThroughDeviceCallback: false, vaddrGuards: false, bitmapFreeIsKVFree: false)
+        pinThroughDeviceCallback: false, vaddrGuards: false, bitmapFreeIsKVFree: false, unmapInTreeOrder: true)
 
     /// Linux 5.8 as released: multi-mapping queries, the dma_rw undercount,
     /// the bool dirty scope, flags==0 ENOTTY.
@@ -129,7 +136,7 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
         dmaRWBits: .copiedShift, scope: .pinnedScopeFlag, flagsZeroErrno: ENOTTY,
         unmapFlagMask: 1, mapFlagMask: 3, unmapBitmapRequiresTracking: true,
         migrationCapID: 2, migrationCapHoleZeroed: false, alignedCapabilities: false, dmaAvailCap: false,
-        pinThroughDeviceCallback: false, vaddrGuards: false, bitmapFreeIsKVFree: false)
+        pinThroughDeviceCallback: false, vaddrGuards: false, bitmapFreeIsKVFree: false, unmapInTreeOrder: true)
 
     /// Linux 5.10: dma_rw counts every touched page, DMA_AVAIL, flags==0 EINVAL.
     public static let v5_10 = v5_8.with(name: "5.10", summary: "Linux 5.10: dma_rw fix, DMA_AVAIL cap, flags=0 EINVAL") {
@@ -144,6 +151,7 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
         $0.scope = .nonPinnedGroupCount
         $0.unmapFlagMask = 7
         $0.mapFlagMask = 7
+        $0.unmapInTreeOrder = false
     }
 
     /// Linux 5.17: bitmaps freed with kvfree.
@@ -226,6 +234,7 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
             ("pin-device-callback", pinThroughDeviceCallback ? "yes" : "no"),
             ("vaddr-guards", vaddrGuards ? "yes" : "no"),
             ("bitmap-kvfree", bitmapFreeIsKVFree ? "yes" : "no"),
+            ("unmap-order", unmapInTreeOrder ? "tree" : "iova"),
         ]
     }
 }
