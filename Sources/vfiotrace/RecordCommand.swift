@@ -87,37 +87,32 @@ struct RecordCmd: ParsableCommand {
             throw Failure.trouble("\(output): \(error)")
         }
         let recorder = Recorder(writer: writer, pins: tracer)
-        func kernelSummary() {
-            guard let tracer else { return }
+        // A file size limit makes a write fail (EFBIG), which the recorder
+        // survives, instead of killing it. Launched, Ctrl-C reaches the
+        // program (same process group) and the recorder waits for it to
+        // finish; attached, Ctrl-C detaches (the recorder's own handler).
+        // A launched program gets both signals back as they were.
+        var reset: [Int32] = []
+        for sig in pid == nil ? [SIGINT, SIGXFSZ] : [SIGXFSZ] where Recorder.ignoreInRecorder(sig) { reset.append(sig) }
+        let outcome: Recorder.Outcome
+        do {
+            outcome = try pid.map { try recorder.attach($0) } ?? recorder.run(cmd, resetSignals: reset)
+        } catch {
+            try? writer.close()
+            throw Failure.trouble("record: \(error)")
+        }
+        if let tracer {
             var s = "kernel: \(tracer.eventsRead) probe hits read"
             if recorder.otherGroupsEvents > 0 { s += ", \(recorder.otherGroupsEvents) events of groups the program did not open left out" }
             printError(s)
         }
         if let pid {
-            let outcome: Recorder.Outcome
-            do { outcome = try recorder.attach(pid) } catch {
-                try? writer.close()
-                throw Failure.trouble("record: \(error)")
-            }
-            kernelSummary()
             if let why = outcome.writeFailure {
                 throw Failure.trouble("record: \(output): \(why); detached from process \(pid), which runs on")
             }
             printError("recorded \(outcome.events) events of process \(pid) into \(output)")
             return
         }
-        // Ctrl-C reaches the program (same process group); the recorder waits
-        // for it to finish and closes the trace. A file size limit makes a
-        // write fail (EFBIG) instead of killing the recorder. The program
-        // gets both back as they were.
-        var reset: [Int32] = []
-        for sig in [SIGINT, SIGXFSZ] where Recorder.ignoreInRecorder(sig) { reset.append(sig) }
-        let outcome: Recorder.Outcome
-        do { outcome = try recorder.run(cmd, resetSignals: reset) } catch {
-            try? writer.close()
-            throw Failure.trouble("record: \(error)")
-        }
-        kernelSummary()
         if let why = outcome.writeFailure {
             throw Failure.trouble("record: \(output): \(why); \(cmd[0]) ran on unrecorded and exited \(outcome.exitStatus)")
         }

@@ -2,6 +2,21 @@ import TestSupport
 import Testing
 @testable import Replay
 
+extension DMATree {
+    /// Mappings in key order (a check of the shape's consistency).
+    func inOrder() -> [DMAMapping] {
+        var out: [DMAMapping] = []
+        func walk(_ n: Node?) {
+            guard let n else { return }
+            walk(n.left)
+            out.append(n.mapping)
+            walk(n.right)
+        }
+        walk(root)
+        return out
+    }
+}
+
 @Suite("The mappings' red-black tree (pre-5.12 UNMAP order)")
 struct DMATreeTests {
     /// Checks the red-black rules and the parent links; returns the black height.

@@ -40,7 +40,8 @@ extension BitmapEngine {
             return checkExtension(c, type) == .ok(1) ? .error(EINVAL) : .error(ENODEV)
         default: return .error(ENODEV)
         }
-        let t = Type1State(v2: v2, pageMask: host.pageMask, dmaEntryLimit: host.dmaEntryLimit)
+        let t = Type1State(v2: v2, pageMask: host.pageMask, dmaEntryLimit: host.dmaEntryLimit,
+                           treeOrderedUnmap: profile.unmapInTreeOrder)
         for g in c.groups {
             if let e = attach(g, to: t) {
                 for a in t.groups { a.attached = false }

@@ -166,7 +166,7 @@ extension BitmapEngine {
         var unmapped: UInt64 = 0
         var result = CallResult.ok(0)
         let size = last &- x.iova &+ 1
-        while let m = t.mappings.tree.find(start: x.iova, size: size) {
+        while let m = t.mappings.tree?.find(start: x.iova, size: size) {
             if !t.v2 && x.iova > m.iova { break }
             guard releaseForUnmap(m, t, x, report: report, buffer: &buffer) else {
                 result = .error(EFAULT)

@@ -41,10 +41,15 @@ final class DMAMapping {
 /// (QEMU maps guest RAM bottom-up), so insertion is cheap in practice.
 struct MappingIndex {
     private(set) var all: [DMAMapping] = []
-    /// The same mappings as the kernel's red-black tree holds them (its
-    /// shape decides the pre-5.12 UNMAP order). A reference: a container
-    /// owns exactly one index, which is never copied.
-    let tree = DMATree()
+    /// The same mappings as the kernel's red-black tree holds them, for
+    /// profiles whose UNMAP order the tree's shape decides (before 5.12);
+    /// nil otherwise, so that later profiles pay nothing for it. A
+    /// reference: a container owns exactly one index, never copied.
+    let tree: DMATree?
+
+    init(keepingTree: Bool = false) {
+        tree = keepingTree ? DMATree() : nil
+    }
 
     var count: Int { all.count }
     var isEmpty: Bool { all.isEmpty }
@@ -95,7 +100,7 @@ struct MappingIndex {
     }
 
     mutating func insert(_ m: DMAMapping) {
-        tree.insert(m)
+        tree?.insert(m)
         if let tail = all.last, tail.iova < m.iova {
             all.append(m)
         } else {
@@ -107,7 +112,7 @@ struct MappingIndex {
         let i = firstEnding(atOrAfter: m.iova)
         precondition(all[i] === m)
         all.remove(at: i)
-        tree.remove(m)
+        tree?.remove(m)
     }
 
     /// Removes `ms`, which are consecutive in the index, in one step.
@@ -116,11 +121,11 @@ struct MappingIndex {
         let i = firstEnding(atOrAfter: first.iova)
         precondition(all[i] === first)
         all.removeSubrange(i..<(i + ms.count))
-        for m in ms { tree.remove(m) }
+        for m in ms { tree?.remove(m) }
     }
 
     mutating func removeAll() {
         all.removeAll()
-        tree.removeAll()
+        tree?.removeAll()
     }
 }

@@ -106,19 +106,6 @@ final class DMATree {
         nodes = [:]
     }
 
-    /// Mappings in key order (a check of the shape's consistency).
-    func inOrder() -> [DMAMapping] {
-        var out: [DMAMapping] = []
-        func walk(_ n: Node?) {
-            guard let n else { return }
-            walk(n.left)
-            out.append(n.mapping)
-            walk(n.right)
-        }
-        walk(root)
-        return out
-    }
-
     // MARK: - Rebalancing
 
     private func transplant(_ u: Node, _ v: Node?) {

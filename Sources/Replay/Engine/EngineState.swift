@@ -35,7 +35,7 @@ final class Type1State {
     /// `iommu->pgsize_bitmap`: `PAGE_MASK` at open (5.16+; the same value
     /// earlier once a group is attached), ANDed with every IOMMU domain's.
     var pgsizeBitmap: UInt64
-    var mappings = MappingIndex()
+    var mappings: MappingIndex
     var dmaAvail: UInt32
     /// Attached groups, in attach order.
     var groups: [GroupState] = []
@@ -48,8 +48,9 @@ final class Type1State {
     /// The usable IOVA ranges (empty: every IOVA is allowed).
     var iovaRanges: [ClosedRange<UInt64>] = []
 
-    init(v2: Bool, pageMask: UInt64, dmaEntryLimit: UInt32) {
+    init(v2: Bool, pageMask: UInt64, dmaEntryLimit: UInt32, treeOrderedUnmap: Bool = false) {
         self.v2 = v2
+        mappings = MappingIndex(keepingTree: treeOrderedUnmap)
         pgsizeBitmap = pageMask
         dmaAvail = dmaEntryLimit
     }
