@@ -3,8 +3,8 @@ import Trace
 
 /// Which kernel profiles a rule scenario is written for: `all`, a preset
 /// name list (`v16,5.8`), `X+` (X and newer), `X-` (X and older), or
-/// `X..Y` (both inclusive), in the order of ``KernelProfile/presets``.
-/// Profiles made for a kernel release (`6.0` for 6.0–6.5) sort by version.
+/// `X..Y` (both inclusive), ordered by the kernel each profile stands for
+/// (``KernelProfile/kernel``).
 public struct ProfileSelector: Sendable, Equatable, CustomStringConvertible {
     public let text: String
 
@@ -12,13 +12,14 @@ public struct ProfileSelector: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { text }
 
-    /// A version key that orders presets and release-derived profiles.
-    static func rank(_ name: String) -> Double? {
-        if name == "v16" { return 5.07 }
-        if name == "latest" { return 99 }
-        let parts = name.split(separator: ".").compactMap { Int($0) }
-        guard parts.count == 2 else { return nil }
-        return Double(parts[0]) + Double(parts[1]) / 100
+    /// The kernel a name in a selector stands for: a preset's kernel line
+    /// (`v16` before 5.8), or a version (`5.9`); `latest` is newer than
+    /// any version, since it is the newest source.
+    static func rank(_ name: String) -> KernelVersion? {
+        if name == "latest" { return KernelVersion(Int.max, 0) }
+        if let p = KernelProfile.preset(named: name) { return p.kernel }
+        guard name.first?.isNumber == true else { return nil }
+        return KernelVersion(release: name)
     }
 
     /// Whether the selector is well formed.
@@ -44,7 +45,7 @@ public struct ProfileSelector: Sendable, Equatable, CustomStringConvertible {
     public func matches(_ profile: KernelProfile) -> Bool {
         let t = text.trimmingSpaces
         if t == "all" { return true }
-        guard let p = Self.rank(profile.name) else { return false }
+        let p = Self.rank(profile.name) ?? profile.kernel
         if t.hasSuffix("+"), let lo = Self.rank(String(t.dropLast())) { return p >= lo }
         if t.hasSuffix("-"), let hi = Self.rank(String(t.dropLast())) { return p <= hi }
         if let (a, b) = Self.split(t), let lo = Self.rank(a), let hi = Self.rank(b) { return p >= lo && p <= hi }

@@ -86,7 +86,7 @@ public enum ConformRunner {
         case .success(let b): backend = b
         case .failure(let e): return result(.brok, e.reason, scenario.path)
         }
-        defer { (backend as? RealVFIOBackend)?.close() }
+        defer { backend.close() }
         var replayer = Replayer(backend: backend)
         var firstDivergence: String? = nil
         var hazard: String? = nil

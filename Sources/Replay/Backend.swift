@@ -11,6 +11,20 @@ public protocol Backend: AnyObject {
     /// A short name for reports: `engine:5.12`, `vfio:6.1.0-27-amd64`.
     var name: String { get }
     func perform(_ event: Event) -> Performed
+    /// Releases what the backend holds (real fds and mappings); the
+    /// backend is not used after it.
+    func close()
+}
+
+extension Backend {
+    public func close() {}
+
+    /// The outcome of every event, in order, then ``close()``: what
+    /// bisecting compares between profiles or kernels.
+    public func outcomes(of events: [Event]) -> [Event] {
+        defer { close() }
+        return events.map { perform($0).event }
+    }
 }
 
 /// One event as a backend performed it.
@@ -55,6 +69,7 @@ public enum BackendNote: Sendable, Equatable, CustomStringConvertible {
 
 /// An outcome field a backend can declare undefined.
 public enum OutcomeField: String, Sendable, Equatable {
-    /// Bytes 12..15 of the migration capability before 6.6 (rule 40).
+    /// Bytes 12..15 of the migration capability before 6.6 (cd24e2a60af6,
+    /// `docs/kernel-rules.md#delta-d8`).
     case migrationCapHole = "migration capability bytes 12..15"
 }

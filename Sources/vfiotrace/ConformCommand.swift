@@ -6,8 +6,15 @@ import Trace
 import Glibc
 #endif
 
-struct Conform: ParsableCommand {
+enum ConformDefaults: BackendDefaults {
+    static let backend = BackendKind.engine
+    static let profile = "latest"
+    static let profileKeywords: Set<String> = ["auto", "all"]
+}
+
+struct ConformCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "conform",
         abstract: "Run the named conformance rules on the engine or on this machine's kernel.",
         discussion: """
         Each rule (corpora/rules/*.vfs) is a scenario with stated outcomes, written for a
@@ -33,65 +40,29 @@ struct Conform: ParsableCommand {
         """
     )
 
-    @Option(help: "Where the rules run: engine or kernel.")
-    var backend = "engine"
-
-    @Option(help: "Engine profile: a preset, all, or auto (only with --backend engine).")
-    var profile = "latest"
-
-    @Option(name: .customLong("group"), help: ArgumentHelp("kernel: a real group to use, /dev/vfio/N (repeatable).", valueName: "group"))
-    var groups: [String] = []
-
-    @Option(name: .customLong("device"), help: ArgumentHelp("kernel: a PCI device whose group to use (repeatable).", valueName: "bdf"))
-    var devices: [String] = []
+    @OptionGroup var backend: BackendOptions<ConformDefaults>
 
     @Option(help: "Only rules whose ID matches this glob (e.g. 'pgsize.*').")
     var rules: String?
 
-    @Option(help: "Output format: text, ktap, junit or json.")
-    var format = "text"
+    @Option(help: "Output format.")
+    var format: ReportFormat = .text
 
     @Option(name: .shortAndLong, help: "Write the report to this file instead of standard output.")
     var output: String?
 
-    @Option(help: "Run only shard I of N (1-based), e.g. 2/4; the shards together run every rule once.")
-    var shard: String?
+    @Option(help: ArgumentHelp("Run only shard I of N (1-based), e.g. 2/4; the shards together run every rule once.", valueName: "I/N"))
+    var shard: Shard?
 
-    @Option(help: "The rule directory (default: corpora/rules, found from here or from the executable).")
+    @Option(help: "The rule directory (default: corpora/rules, found from here or from the executable).", completion: .directory)
     var corpus: String?
 
-    func validate() throws {
-        guard backend == "engine" || backend == "kernel" else { throw ValidationError("unknown backend '\(backend)': use engine or kernel") }
-        guard ReportFormat(rawValue: format) != nil else { throw ValidationError("unknown format '\(format)': use text, ktap, junit or json") }
-        if backend == "engine" {
-            guard ["all", "auto"].contains(profile) || KernelProfile.preset(named: profile) != nil else {
-                throw ValidationError("unknown profile '\(profile)'; known: all, " + KernelProfile.presets.map(\.name).joined(separator: ", "))
-            }
-            if !(groups.isEmpty && devices.isEmpty) { throw ValidationError("--group and --device are for --backend kernel") }
-        } else if groups.isEmpty && devices.isEmpty {
-            throw ValidationError("--backend kernel needs --group /dev/vfio/N or --device BDF: it opens only what it is told to")
-        }
-        if let shard { _ = try parseShard(shard) }
-    }
-
-    func parseShard(_ s: String) throws -> (Int, Int) {
-        let parts = s.split(separator: "/")
-        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, i >= 1, i <= n else {
-            throw ValidationError("--shard takes I/N with 1 <= I <= N, e.g. 2/4")
-        }
-        return (i, n)
-    }
-
     func run() throws {
-        let dir = try corpusDirectory()
-        let catalogue = try loadCatalogue(dir)
+        let (dir, catalogue) = try loadRuleCatalogue(corpus)
         var selected = catalogue.select(rules)
-        if rules != nil && selected.isEmpty { throw Failure.trouble("--rules \(rules!): no rule matches (\(catalogue.rules.count) rules in \(dir))") }
-        if let shard {
-            let (i, n) = try parseShard(shard)
-            selected = Catalogue.shard(selected, index: i, of: n)
-        }
-        let targets = try makeTargets()
+        if let rules, selected.isEmpty { throw Failure.trouble("--rules \(rules): no rule matches (\(catalogue.rules.count) rules in \(dir))") }
+        if let shard { selected = shard.select(selected) }
+        let targets = try backend.conformTargets()
         var runs: [TargetResults] = []
         for t in targets {
             var progress = Progress(label: "conform \(t.name)", total: UInt64(selected.count))
@@ -102,18 +73,14 @@ struct Conform: ParsableCommand {
                 progress.update(UInt64(k + 1) << 12)
                 // On a real kernel each verdict goes to stderr at once, so a
                 // hang or a crash shows which rule it was.
-                if backend == "kernel" { printRaw("conform: \(r.verdict.rawValue) \(rule.id)\n", fd: 2) }
+                if backend.kind == .kernel { printRaw("conform: \(r.verdict.rawValue) \(rule.id)\n", fd: 2) }
             }
             progress.finish()
             runs.append(TargetResults(target: t.name, results: results))
         }
-        let fmt = ReportFormat(rawValue: format)!
-        let report = Reporter.render(runs, format: fmt, color: fmt == .text && output == nil && isatty(1) == 1)
+        let report = Reporter.render(runs, format: format, color: format == .text && output == nil && isatty(1) == 1)
         if let output {
-            do {
-                let f = try TraceFileWriter(path: output)
-                try f.write(report)
-            } catch { throw Failure.trouble("\(output): \(error)") }
+            try writeTextFile(output, report)
             printRaw(runs.map(\.summary).joined(separator: "\n") + "\n", fd: 1)
         } else {
             var out = OutputBuffer()
@@ -124,85 +91,31 @@ struct Conform: ParsableCommand {
         if all.contains(where: { $0.verdict == .brok }) { throw ExitCode(2) }
         if all.contains(where: { $0.verdict == .fail }) { throw ExitCode(1) }
     }
-
-    func makeTargets() throws -> [ConformRunner.Target] {
-        if backend == "engine" {
-            switch profile {
-            case "all": return KernelProfile.presets.map { .engine($0) }
-            case "auto": return [.engine(.latest)]
-            default: return [.engine(KernelProfile.preset(named: profile)!)]
-            }
-        }
-        installExitOnSignal()
-        return [try kernelConformTarget(groups: groups, devices: devices)]
-    }
-
-    func corpusDirectory() throws -> String {
-        if let corpus {
-            guard isDirectory(corpus) else { throw Failure.trouble("--corpus \(corpus): not a directory") }
-            return corpus
-        }
-        if isDirectory("corpora/rules") { return "corpora/rules" }
-        var exe = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &exe, 4095)
-        if n > 0 {
-            var path = String(decoding: exe.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            for _ in 0..<5 {
-                guard let slash = path.lastIndex(of: "/") else { break }
-                path = String(path[..<slash])
-                if isDirectory(path + "/corpora/rules") { return path + "/corpora/rules" }
-            }
-        }
-        throw Failure.trouble("no rule corpus: corpora/rules is not here or above the executable; give --corpus DIR")
-    }
-
-    func isDirectory(_ p: String) -> Bool {
-        var st = stat()
-        return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
-    }
-
-    func loadCatalogue(_ dir: String) throws -> Catalogue {
-        guard let all = directoryEntries(dir) else { throw Failure.trouble("\(dir): \(String(cString: strerror(errno)))") }
-        let names = all.filter { $0.hasSuffix(".vfs") }
-        var files: [(path: String, text: String)] = []
-        for name in names.sorted() {
-            let path = dir + "/" + name
-            files.append((path, try readScenarioText(path)))
-        }
-        guard !files.isEmpty else { throw Failure.trouble("\(dir): no rule scenarios (*.vfs)") }
-        do { return try Catalogue(files: files) } catch { throw Failure.trouble("\(error)") }
-    }
 }
 
-/// Conformance on this machine's kernel: the same real groups for every
-/// rule, a fresh backend each; each rule's variant is picked by the profile
-/// the kernel's release maps to.
-func kernelConformTarget(groups: [String], devices: [String]) throws -> ConformRunner.Target {
-    let probe = try makeRealVFIOBackend(groups: groups, devices: devices, traceKinds: [:])
-    let nodes = probe.groups
-    return ConformRunner.Target(name: "vfio:\(probe.kernelRelease)",
-                                profile: KernelProfile.forKernelRelease(probe.kernelRelease) ?? .latest,
-                                hasPinningDevice: nodes.contains { RealVFIOBackend.isEmulatedGroup($0) }) { events in
-        .success(RealVFIOBackend(groups: nodes, traceKinds: RealVFIOBackend.traceGroupKinds(events)))
+/// The rule directory (`--corpus`, or found) and its catalogue.
+func loadRuleCatalogue(_ corpus: String?) throws -> (String, Catalogue) {
+    do {
+        let dir = try RepositoryLocation.ruleDirectory(given: corpus)
+        return (dir, try Catalogue(directory: dir))
+    } catch {
+        throw Failure.trouble("\(error)")
     }
 }
 
 /// Writes a whole text file, replacing it.
-struct TraceFileWriter {
-    let fd: Int32
-    init(path: String) throws {
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        if fd < 0 { throw Failure.trouble("\(path): \(String(cString: strerror(errno)))") }
-    }
-
-    func write(_ s: String) throws {
-        defer { close(fd) }
-        let bytes = Array(s.utf8)
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
-            if n < 0 { if errno == EINTR { continue }; throw Failure.trouble(String(cString: strerror(errno))) }
-            done += n
+func writeTextFile(_ path: String, _ s: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    if fd < 0 { throw Failure.trouble("\(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    let bytes = Array(s.utf8)
+    var done = 0
+    while done < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw Failure.trouble("\(path): \(String(cString: strerror(errno)))")
         }
+        done += n
     }
 }

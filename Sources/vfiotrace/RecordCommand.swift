@@ -5,7 +5,7 @@ import Trace
 import Glibc
 #endif
 
-struct RecordCmd: ParsableCommand {
+struct RecordCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "record",
         abstract: "Run a program and record its VFIO calls into a trace.",

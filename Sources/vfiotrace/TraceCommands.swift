@@ -4,8 +4,9 @@ import Trace
 import Glibc
 #endif
 
-struct Compile: ParsableCommand {
+struct CompileCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "compile",
         abstract: "Compile a text scenario (.vfs) or `cat` output into a binary trace (.vft).",
         discussion: """
         The output is deterministic: the same text always gives the same bytes
@@ -24,24 +25,25 @@ struct Compile: ParsableCommand {
     var output: String
 
     func run() throws {
-        let text = try readScenarioText(scenario)
         // Events go to the writer as they are parsed; the writer opens at the
         // first event, once the !header lines before it are known.
-        var parser = TextParser()
+        let input = try openInput(scenario)
+        guard input.format == .text else {
+            throw Failure.trouble("\(scenario): already a binary trace (`vfiotrace cat` prints its text form)")
+        }
+        var events = try inputEvents(input)
         var writer: TraceWriter? = nil
-        func open() throws -> TraceWriter {
+        func open(_ header: TraceHeader) throws -> TraceWriter {
             if let writer { return writer }
-            var h = parser.header
+            var h = header
             if h.tool.isEmpty { h.tool = toolVersion }
             do { writer = try TraceWriter(path: output, header: h) } catch { throw Failure.trouble("\(output): \(error)") }
             return writer!
         }
-        var lineNo = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            lineNo += 1
+        while true {
             let event: Event?
             do {
-                event = try parser.parseLine(line, number: lineNo)
+                event = try nextEvent(&events)
             } catch {
                 // Leave no half-written trace behind; a file the writer never
                 // opened is not touched.
@@ -49,14 +51,13 @@ struct Compile: ParsableCommand {
                     writer = nil
                     unlink(output)
                 }
-                throw Failure.trouble("\(scenario):\(error.line):\(error.column): \(error.message)")
+                throw error
             }
-            if let event {
-                let w = try open()
-                do { try w.append(event) } catch { throw Failure.trouble("\(output): \(error)") }
-            }
+            guard let event else { break }
+            let w = try open(input.header)
+            do { try w.append(event) } catch { throw Failure.trouble("\(output): \(error)") }
         }
-        do { try open().close() } catch let f as Failure { throw f } catch { throw Failure.trouble("\(output): \(error)") }
+        do { try open(input.header).close() } catch let f as Failure { throw f } catch { throw Failure.trouble("\(output): \(error)") }
     }
 }
 
@@ -66,30 +67,9 @@ func scanTrace(_ path: String) throws -> (TraceReader, TraceScan) {
     do { return (r, try TraceScan.run(r)) } catch { throw Failure.trouble("\(path): \(error)") }
 }
 
-/// Reads a text scenario ('-' for standard input) as UTF-8.
-func readScenarioText(_ path: String) throws -> String {
-    var bytes = [UInt8]()
-    if path == "-" {
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress!, $0.count) }
-            if n <= 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
-    } else {
-        let f: TraceFile
-        do { f = try TraceFile(path: path) } catch { throw Failure.trouble("\(path): \(error)") }
-        guard f.size <= 1 << 30 else { throw Failure.trouble("\(path): larger than 1 GiB; not a scenario") }
-        do { bytes = try f.read(at: 0, count: f.size) } catch { throw Failure.trouble("\(path): \(error)") }
-    }
-    guard let s = String(validating: bytes, as: UTF8.self) else {
-        throw Failure.trouble("\(path): not UTF-8 text (a binary trace? use `vfiotrace cat` to read one)")
-    }
-    return s
-}
-
-struct Cat: ParsableCommand {
+struct CatCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "cat",
         abstract: "Print a trace in the text form, one event a line.",
         discussion: """
         `compile` of this output gives back the same events. --from uses the trace's
@@ -120,30 +100,29 @@ struct Cat: ParsableCommand {
         if !noHeader { for l in TextPrinter.headerLines(r.header) { out.line(l) } }
         var printer = TextPrinter()
         var printed: UInt64 = 0
-        var firstProblem: TraceReader.Problem? = nil
         let limit = count ?? .max
         if limit == 0 { out.flush(); return }
+        var events: TraceEvents
+        do { events = try r.events(from: from) } catch { throw Failure.trouble("\(trace): \(error)") }
         do {
-            try r.forEachEvent(from: from, problem: { p in
-                if firstProblem == nil { firstProblem = p }
-            }) { e in
+            while printed < limit, let e = try events.next() {
                 out.line(printer.line(for: e))
                 printed += 1
-                return printed < limit
             }
         } catch {
             out.flush()
             throw Failure.trouble("\(trace): \(error)")
         }
         out.flush()
-        if let p = firstProblem {
+        if let p = events.problems.first {
             throw Failure.trouble("\(trace): \(p) (printed the \(printed) events before and after it; `vfiotrace verify` for details)")
         }
     }
 }
 
-struct Info: ParsableCommand {
+struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "info",
         abstract: "Show a trace's header, event counts per type, frames and compression.",
         discussion: "Example:\n  vfiotrace info trace.vft"
     )
@@ -185,7 +164,7 @@ struct Info: ParsableCommand {
         case .missing: out.line("seek index:    missing (writer did not close the file; rebuilt by scanning)")
         case .mismatch(let why): out.line("seek index:    does not match the file: \(why)")
         }
-        if let summary = lossSummary(s) { out.line("loss records:  \(summary)") }
+        if let summary = s.lossSummary { out.line("loss records:  \(summary)") }
         if s.problems.isEmpty {
             out.line("state:         intact")
         } else {
@@ -195,8 +174,9 @@ struct Info: ParsableCommand {
     }
 }
 
-struct Verify: ParsableCommand {
+struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "verify",
         abstract: "Check a trace end to end: header, every frame's checksums, records and the seek index.",
         discussion: """
         Exit 0: intact. Exit 1: damaged or incomplete (each problem is printed with
@@ -224,7 +204,7 @@ struct Verify: ParsableCommand {
             out.line("\(trace): event \(seq) is a loss record: \(l.count > 0 ? "\(l.count) events lost" : "events lost, count unknown"): \(l.reason)")
         }
         if s.isIntact {
-            let losses = lossSummary(s).map { "; \($0)" } ?? ""
+            let losses = s.lossSummary.map { "; \($0)" } ?? ""
             out.line("\(trace): intact: \(s.events) events in \(s.frames) frames\(losses)")
             out.flush()
             return
@@ -236,8 +216,9 @@ struct Verify: ParsableCommand {
     }
 }
 
-struct Recover: ParsableCommand {
+struct RecoverCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "recover",
         abstract: "Copy every intact event of a damaged trace into a new one, marking each loss.",
         discussion: """
         Writes a loss record where frames were unreadable, so replay and conformance
@@ -278,16 +259,4 @@ extension String {
         let scaled = (v * 10).rounded() / 10
         self = String(scaled)
     }
-}
-
-/// "2 (5 events lost, 1 record of unknown count)": what a trace's loss
-/// records add up to; nil when it has none.
-func lossSummary(_ s: TraceScan) -> String? {
-    guard !s.lossRecords.isEmpty else { return nil }
-    // Saturating: a crafted trace must not trap the sum.
-    let counted = s.lossRecords.reduce(UInt64(0)) { let (v, o) = $0.addingReportingOverflow($1.loss.count); return o ? .max : v }
-    let unknown = s.lossRecords.filter { $0.loss.count == 0 }.count
-    var parts = ["\(counted) events lost"]
-    if unknown > 0 { parts.append("\(unknown) record\(unknown == 1 ? "" : "s") of unknown count") }
-    return "\(s.lossRecords.count) (\(parts.joined(separator: ", ")))"
 }

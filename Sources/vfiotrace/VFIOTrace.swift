@@ -35,7 +35,9 @@ struct VFIOTrace: ParsableCommand {
         or trouble (the message names the file and byte offset).
         """,
         version: toolVersion,
-        subcommands: [Compile.self, Cat.self, Info.self, Verify.self, Recover.self, Replay.self, Diff.self, Profiles.self, Conform.self, Bisect.self, BisectCheck.self, RecordCmd.self]
+        subcommands: [CompileCommand.self, CatCommand.self, InfoCommand.self, VerifyCommand.self, RecoverCommand.self,
+                      ReplayCommand.self, DiffCommand.self, ProfilesCommand.self, ConformCommand.self,
+                      BisectCommand.self, BisectCheckCommand.self, RecordCommand.self]
     )
 
     /// Runs the command line, mapping every kind of failure to the

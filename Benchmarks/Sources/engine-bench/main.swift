@@ -185,14 +185,17 @@ do {
     }
     try w.close()
     let reader = try TraceReader(path: path)
-    let tDecode = try best(3) { try reader.forEachEvent { _ in true } }
+    let tDecode = try best(3) {
+        var events = try reader.events()
+        while try events.next() != nil {}
+    }
     var divergent = 0
     let tReplay = try best(3) {
         var r = Replayer(backend: BitmapEngine(profile: .latest))
         divergent = 0
-        try reader.forEachEvent { e in
+        var events = try reader.events()
+        while let e = try events.next() {
             if r.step(e).diverged { divergent += 1 }
-            return true
         }
     }
     precondition(divergent == 0, "the benchmark trace diverged \(divergent) times")

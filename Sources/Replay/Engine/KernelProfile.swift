@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// The kernel behaviours the bitmap engine can switch between, each a named
-/// decision that changed across kernel versions (vfio-semantics §3 and §5).
+/// decision that changed across kernel versions (`docs/kernel-rules.md#version-deltas`).
 /// A preset is the set of decisions of one kernel line; `auto` picks a preset
 /// from a trace header's kernel release.
 ///
@@ -15,12 +15,20 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     public var name: String
     /// One line on what this profile stands for.
     public var summary: String
+    /// The kernel line whose behaviour this is: `auto` picks the newest
+    /// released preset not newer than a trace's kernel, and catalogue
+    /// selectors (`5.12+`) order profiles by it. The seed's v16 stands
+    /// before 5.8 (posted against 5.6/5.7).
+    public var kernel: KernelVersion
+    /// Whether a released kernel behaves like this (`auto` may pick it);
+    /// false for the seed's v16 patch, which never merged.
+    public var released = true
 
     /// `VFIO_IOMMU_DIRTY_PAGES` exists (5.8, d6a4c185660c). Without it the
-    /// ioctl is ENOTTY and `GET_DIRTY_BITMAP` is an unknown unmap flag (D1).
+    /// ioctl is ENOTTY and `GET_DIRTY_BITMAP` is an unknown unmap flag (`docs/kernel-rules.md#delta-d1`).
     public var hasDirtyTracking: Bool
 
-    /// Which ranges GET_BITMAP and UNMAP+bitmap accept (D12).
+    /// Which ranges GET_BITMAP and UNMAP+bitmap accept (`docs/kernel-rules.md#delta-d12`).
     public enum QueryRangeRule: String, Sendable, Hashable {
         /// The seed's v16 patch: the range must be exactly one `vfio_dma`; the
         /// mapping's bitmap is copied to the start of the buffer unshifted.
@@ -36,7 +44,7 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     /// A mapping with more pages cannot have a bitmap (START and MAP fail).
     public var pagesMax: UInt64
 
-    /// How many bits a successful `vfio_dma_rw()` write sets (D4).
+    /// How many bits a successful `vfio_dma_rw()` write sets (`docs/kernel-rules.md#delta-d4`).
     public enum DMARWBitCount: String, Sendable, Hashable {
         /// 5.8–5.9.1: `copied >> pgshift` bits from `offset >> pgshift`; a
         /// sub-page write sets none and an unaligned one misses its last page.
@@ -46,7 +54,8 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     }
     public var dmaRWBits: DMARWBitCount
 
-    /// What makes a query report a mapping all-dirty (§2.10, D5).
+    /// What makes a query report a mapping all-dirty (`docs/kernel-rules.md#dirty-scope`,
+    /// `docs/kernel-rules.md#delta-d5`).
     public enum DirtyScopeModel: String, Sendable, Hashable {
         /// v16 4/7: every `iommu_mapped` mapping, whatever the groups did.
         case everyIOMMUMapped = "iommu-mapped"
@@ -65,11 +74,11 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     /// The errno of `DIRTY_PAGES` with `flags == 0`. 5.8 falls through to the
     /// ioctl's ENOTTY when `__ffs(0) == __fls(0)` happens to hold (CPU
     /// dependent; x86 gives ENOTTY in practice); 5.9+ returns EINVAL
-    /// (ccd59dce1a21, D3).
+    /// (ccd59dce1a21, `docs/kernel-rules.md#delta-d3`).
     public var flagsZeroErrno: Int32
 
     /// Flags UNMAP_DMA accepts: GET_DIRTY_BITMAP only until 5.11, plus ALL and
-    /// VADDR from 5.12 (D6); GET_DIRTY_BITMAP with ALL or VADDR is EINVAL.
+    /// VADDR from 5.12 (`docs/kernel-rules.md#delta-d6`); GET_DIRTY_BITMAP with ALL or VADDR is EINVAL.
     public var unmapFlagMask: UInt32
     /// Flags MAP_DMA accepts: READ|WRITE, plus VADDR from 5.12.
     public var mapFlagMask: UInt32
@@ -79,20 +88,21 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     public var unmapBitmapRequiresTracking: Bool
 
     /// The migration capability's id: 2 (1 in 5.8-rc1/rc2, colliding with
-    /// IOVA_RANGE, D2).
+    /// IOVA_RANGE, `docs/kernel-rules.md#delta-d2`).
     public var migrationCapID: UInt16
     /// The capability's bytes 12..15 are zeroed (cd24e2a60af6, 6.6 and
-    /// stable); before, they are kernel stack and must not be compared.
+    /// stable, `docs/kernel-rules.md#delta-d8`); before, they are kernel
+    /// stack and must not be compared.
     public var migrationCapHoleZeroed: Bool
     /// Capabilities are 8-byte aligned and `info` has the explicit pad
-    /// (a881b496941f, 6.6, D9).
+    /// (a881b496941f, 6.6, `docs/kernel-rules.md#delta-d9`).
     public var alignedCapabilities: Bool
     /// The DMA_AVAIL capability exists (5.10).
     public var dmaAvailCap: Bool
 
     /// Pins and `dma_rw` come through a device callback API that checks the
     /// device is open and registered (6.0, "vfio: Replace the DMA unmapping
-    /// notifier with a callback", D11); `vfio_unpin_pages` returns nothing.
+    /// notifier with a callback", `docs/kernel-rules.md#delta-d11`); `vfio_unpin_pages` returns nothing.
     /// Before, a registered notifier was needed and unpin returned a count.
     public var pinThroughDeviceCallback: Bool
 
@@ -103,7 +113,7 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     /// then 6.x reverted that to these errors).
     public var vaddrGuards: Bool
 
-    /// Dirty bitmaps are freed with `kvfree` (2bed2ced40c9, 5.17, D7). Before,
+    /// Dirty bitmaps are freed with `kvfree` (2bed2ced40c9, 5.17, `docs/kernel-rules.md#delta-d7`). Before,
     /// `kfree` of a vmalloc'd bitmap (larger than 4 MiB, i.e. a mapping over
     /// 128 GiB at 4 KiB) corrupts the host: the engine reports a hazard.
     public var bitmapFreeIsKVFree: Bool
@@ -112,7 +122,7 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     /// the mappings' red-black tree, so it visits them in tree order (and a
     /// later mapping's whole-word bitmap write can wipe an earlier one's
     /// bits); ascending IOVA order from 5.12 (40ae9b807b89, "vfio/type1:
-    /// massage unmap iteration"). Seen on Debian's 5.10.223.
+    /// massage unmap iteration", `docs/kernel-rules.md#unmap-order`). Seen on Debian's 5.10.223.
     public var unmapInTreeOrder = false
 
     public var description: String { name }
@@ -122,7 +132,7 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     /// The seed: "[PATCH v16 Kernel 4/7]" and "5/7" (March 2020), never released.
     public static let v16 = KernelProfile(
         name: "v16", summary: "the seed's v16 patch: exact single-mapping queries, INT_MAX-1 pages",
-        hasDirtyTracking: true, queryRange: .exactSingleMapping, pagesMax: UInt64(Int32.max) - 1,
+        kernel: KernelVersion(5, 7), released: false, hasDirtyTracking: true, queryRange: .exactSingleMapping, pagesMax: UInt64(Int32.max) - 1,
         dmaRWBits: .copiedShift, scope: .everyIOMMUMapped, flagsZeroErrno: ENOTTY,
         unmapFlagMask: 1, mapFlagMask: 3, unmapBitmapRequiresTracking: false,
         migrationCapID: 2, migrationCapHoleZeroed: false, alignedCapabilities: false, dmaAvailCap: false,
@@ -132,14 +142,14 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     /// the bool dirty scope, flags==0 ENOTTY.
     public static let v5_8 = KernelProfile(
         name: "5.8", summary: "Linux 5.8: merged series, dma_rw undercount, bool scope, flags=0 ENOTTY",
-        hasDirtyTracking: true, queryRange: .wholeMappingSpan, pagesMax: UInt64(Int32.max),
+        kernel: KernelVersion(5, 8), hasDirtyTracking: true, queryRange: .wholeMappingSpan, pagesMax: UInt64(Int32.max),
         dmaRWBits: .copiedShift, scope: .pinnedScopeFlag, flagsZeroErrno: ENOTTY,
         unmapFlagMask: 1, mapFlagMask: 3, unmapBitmapRequiresTracking: true,
         migrationCapID: 2, migrationCapHoleZeroed: false, alignedCapabilities: false, dmaAvailCap: false,
         pinThroughDeviceCallback: false, vaddrGuards: false, bitmapFreeIsKVFree: false, unmapInTreeOrder: true)
 
     /// Linux 5.10: dma_rw counts every touched page, DMA_AVAIL, flags==0 EINVAL.
-    public static let v5_10 = v5_8.with(name: "5.10", summary: "Linux 5.10: dma_rw fix, DMA_AVAIL cap, flags=0 EINVAL") {
+    public static let v5_10 = v5_8.with(name: "5.10", kernel: KernelVersion(5, 10), summary: "Linux 5.10: dma_rw fix, DMA_AVAIL cap, flags=0 EINVAL") {
         $0.dmaRWBits = .pagesTouched
         $0.flagsZeroErrno = EINVAL
         $0.dmaAvailCap = true
@@ -147,7 +157,7 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
 
     /// Linux 5.12: the non-pinned group counter with populate-on-detach,
     /// UNMAP ALL and VADDR.
-    public static let v5_12 = v5_10.with(name: "5.12", summary: "Linux 5.12: scope counter, populate on detach, unmap ALL/VADDR") {
+    public static let v5_12 = v5_10.with(name: "5.12", kernel: KernelVersion(5, 12), summary: "Linux 5.12: scope counter, populate on detach, unmap ALL/VADDR") {
         $0.scope = .nonPinnedGroupCount
         $0.unmapFlagMask = 7
         $0.mapFlagMask = 7
@@ -155,25 +165,32 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Linux 5.17: bitmaps freed with kvfree.
-    public static let v5_17 = v5_12.with(name: "5.17", summary: "Linux 5.17: kvfree of bitmaps (no host crash on huge mappings)") {
+    public static let v5_17 = v5_12.with(name: "5.17", kernel: KernelVersion(5, 17), summary: "Linux 5.17: kvfree of bitmaps (no host crash on huge mappings)") {
         $0.bitmapFreeIsKVFree = true
     }
 
-    /// Linux 6.6: the pin API through device callbacks (6.0), zeroed and
-    /// aligned capabilities.
-    public static let v6_6 = v5_17.with(name: "6.6", summary: "Linux 6.6: device-callback pin API (6.0), zeroed and aligned caps") {
+    /// Linux 6.0–6.5: the pin API through device callbacks and the vaddr
+    /// guards. Debian's 6.1 carries the stable backport of cd24e2a60af6
+    /// (zeroed capability hole) but not a881b496941f (alignment); the hole
+    /// is compared only when zeroed, so this preset matches it (checked on
+    /// the real 6.1 in the lab).
+    public static let v6_0 = v5_17.with(name: "6.0", kernel: KernelVersion(6, 0), summary: "Linux 6.0–6.5: device-callback pin API") {
         $0.pinThroughDeviceCallback = true
         $0.vaddrGuards = true
+    }
+
+    /// Linux 6.6: zeroed and aligned capabilities.
+    public static let v6_6 = v6_0.with(name: "6.6", kernel: KernelVersion(6, 6), summary: "Linux 6.6: device-callback pin API (6.0), zeroed and aligned caps") {
         $0.migrationCapHoleZeroed = true
         $0.alignedCapabilities = true
     }
 
     /// The newest source (6.16+: the alloc_all unwind fix, which only
     /// changes kernel memory, not what userspace sees).
-    public static let latest = v6_6.with(name: "latest", summary: "newest source (6.16+)") { _ in }
+    public static let latest = v6_6.with(name: "latest", kernel: KernelVersion(6, 16), summary: "newest source (6.16+)") { _ in }
 
     /// Every preset, oldest first.
-    public static let presets: [KernelProfile] = [v16, v5_8, v5_10, v5_12, v5_17, v6_6, latest]
+    public static let presets: [KernelProfile] = [v16, v5_8, v5_10, v5_12, v5_17, v6_0, v6_6, latest]
 
     /// The preset called `name`, or nil.
     public static func preset(named name: String) -> KernelProfile? {
@@ -181,34 +198,24 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The preset for a kernel release string such as `6.1.0-27-amd64`: the
-    /// newest preset not newer than it. Nil when the release does not parse
-    /// or predates 5.8 (no dirty tracking at all).
+    /// newest released preset not newer than it. Nil when the release does
+    /// not parse or predates 5.8 (no dirty tracking at all).
     public static func forKernelRelease(_ release: String) -> KernelProfile? {
-        let digits = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
-        guard digits.count == 2 else { return nil }
-        let v = (digits[0], digits[1])
-        func atLeast(_ a: Int, _ b: Int) -> Bool { v.0 > a || (v.0 == a && v.1 >= b) }
-        // Debian's 6.1 carries the stable backport of cd24e2a60af6 (zeroed
-        // hole) but not a881b496941f (alignment); since the hole is not
-        // compared unless zeroed, the 6.0 pin API decides: 5.17 + callbacks.
-        if atLeast(6, 6) { return atLeast(6, 16) ? latest : v6_6 }
-        if atLeast(6, 0) {
-            return v5_17.with(name: "6.0", summary: "Linux 6.0–6.5: device-callback pin API") {
-                $0.pinThroughDeviceCallback = true
-                $0.vaddrGuards = true
-            }
-        }
-        if atLeast(5, 17) { return v5_17 }
-        if atLeast(5, 12) { return v5_12 }
-        if atLeast(5, 10) { return v5_10 }
-        if atLeast(5, 8) { return v5_8 }
-        return nil
+        KernelVersion(release: release).flatMap(forKernel)
+    }
+
+    /// The newest released preset whose kernel is not newer than `version`.
+    public static func forKernel(_ version: KernelVersion) -> KernelProfile? {
+        presets.last { $0.released && $0.kernel <= version }
     }
 
     /// A copy with another name and some switches changed.
-    public func with(name: String, summary: String, _ change: (inout KernelProfile) -> Void) -> KernelProfile {
+    public func with(name: String, kernel: KernelVersion, summary: String,
+                     _ change: (inout KernelProfile) -> Void) -> KernelProfile {
         var p = self
         p.name = name
+        p.kernel = kernel
+        p.released = true
         p.summary = summary
         change(&p)
         return p

@@ -1,6 +1,6 @@
 /// Reads a `.vft` trace: the header at open, then events streamed frame by
-/// frame with bounded memory. Damaged frames are reported through the
-/// problem callback and skipped; the rest of the file is still read.
+/// frame with bounded memory (``events(from:)``). Damaged frames are
+/// collected as problems and skipped; the rest of the file is still read.
 public final class TraceReader {
     public let file: TraceFile
     public let header: TraceHeader
@@ -57,46 +57,12 @@ public final class TraceReader {
         }
     }
 
-    /// Streams events in file order starting at ordinal `from`, until
-    /// `body` returns false. With a stored index it decodes only the frames
-    /// from the one holding `from`.
-    public func forEachEvent(from: UInt64 = 0, problem: (Problem) -> Void = { _ in },
-                             _ body: (Event) throws -> Bool) throws {
-        var ordinal: UInt64 = 0
-        var startOffset = dataStart
-        if from > 0, let idx = storedIndex {
-            guard let e = idx.entry(containing: from) else { return }
-            startOffset = Int(e.offset)
-            ordinal = e.firstEvent
-        }
-        var s = try scanner(from: startOffset)
-        while let item = try s.next() {
-            switch item {
-            case .data(let off, let size, _, let content):
-                for e in content.events {
-                    defer { ordinal += 1 }
-                    if ordinal < from { continue }
-                    if try !body(e) { return }
-                }
-                if let d = content.damage {
-                    problem(Problem(offset: off, length: size, reason: "frame records damaged: \(d)", isTruncation: false))
-                }
-            case .index, .skippable:
-                continue
-            case .damaged(let off, let len, let why):
-                problem(Problem(offset: off, length: len, reason: why, isTruncation: false))
-            case .truncated(let off, let len, let why):
-                problem(Problem(offset: off, length: len, reason: why, isTruncation: true))
-            }
-        }
-    }
-
     /// All events in memory. For tests and small traces only.
     public func readAll() throws -> [Event] {
         var out: [Event] = []
-        var firstProblem: Problem? = nil
-        try forEachEvent(problem: { p in if firstProblem == nil { firstProblem = p } }) { out.append($0); return true }
-        if let p = firstProblem {
+        var events = try events()
+        while let e = try events.next() { out.append(e) }
+        if let p = events.problems.first {
             throw p.isTruncation ? TraceError.truncated(offset: p.offset, p.reason) : TraceError.corrupt(offset: p.offset, p.reason)
         }
         return out

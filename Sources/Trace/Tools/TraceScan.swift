@@ -38,6 +38,19 @@ public struct TraceScan: Sendable {
 
     public var damagedBytes: Int { problems.reduce(0) { $0 + $1.length } }
 
+    /// What the trace's loss records add up to, as `info` and `verify`
+    /// print it: "2 (5 events lost, 1 record of unknown count)"; nil when
+    /// it has none.
+    public var lossSummary: String? {
+        guard !lossRecords.isEmpty else { return nil }
+        // Saturating: a crafted trace must not trap the sum.
+        let counted = lossRecords.reduce(UInt64(0)) { let (v, o) = $0.addingReportingOverflow($1.loss.count); return o ? .max : v }
+        let unknown = lossRecords.filter { $0.loss.count == 0 }.count
+        var parts = ["\(counted) events lost"]
+        if unknown > 0 { parts.append("\(unknown) record\(unknown == 1 ? "" : "s") of unknown count") }
+        return "\(lossRecords.count) (\(parts.joined(separator: ", ")))"
+    }
+
     /// Walks the whole file. `eachEvent`, when given, sees every intact event
     /// in order, and `eachProblem` each problem at the place it occurs in the
     /// stream (so that `recover` can put a loss record there).

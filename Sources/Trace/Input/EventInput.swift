@@ -1,0 +1,197 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Why an input could not be read, naming the file and the place.
+public enum InputError: Error, Sendable, CustomStringConvertible {
+    /// The file is not a readable trace (or cannot be opened at all).
+    case trace(path: String, TraceError)
+    /// A syntax error in a text scenario.
+    case text(path: String, TextError)
+    /// A line that is not UTF-8.
+    case notText(path: String, line: Int)
+    /// A damaged or truncated part of a binary trace, for a reader that
+    /// needs every event (the events around it were read).
+    case damaged(path: String, TraceReader.Problem)
+
+    public var description: String {
+        switch self {
+        case .trace(let p, let e): "\(p): \(e)"
+        case .text(let p, let e): "\(p):\(e.line):\(e.column): \(e.message)"
+        case .notText(let p, let line):
+            "\(p):\(line): not UTF-8 text (a binary trace? use `vfiotrace cat` to read one)"
+        case .damaged(let p, let problem): "\(p): \(problem) (`vfiotrace recover` saves the intact frames)"
+        }
+    }
+}
+
+/// A file of events, binary trace or text scenario, told apart by its first
+/// bytes (a trace starts with the zstd skippable-frame magic of its
+/// header); `-` is standard input, read as text. Every command that
+/// consumes events reads them through this one type:
+///
+///     let input = try EventInput.open(path)
+///     var events = try input.events()
+///     while let e = try events.next() { … }
+///
+/// ``events()`` can be called again to read the file once more (standard
+/// input is held in memory for that).
+public final class EventInput {
+    public enum Format: Sendable { case binary, text }
+
+    public let path: String
+    public let format: Format
+    /// The trace's header, or the text's `!` lines before its first event.
+    public let header: TraceHeader
+    private let reader: TraceReader?
+    private let textFile: TraceFile?
+    private let stdinBytes: [UInt8]?
+
+    private init(path: String, format: Format, header: TraceHeader, reader: TraceReader?,
+                 textFile: TraceFile?, stdinBytes: [UInt8]?) {
+        self.path = path
+        self.format = format
+        self.header = header
+        self.reader = reader
+        self.textFile = textFile
+        self.stdinBytes = stdinBytes
+    }
+
+    public static func open(_ path: String) throws(InputError) -> EventInput {
+        if path == "-" {
+            let bytes = try readStandardInput()
+            let header = try textHeader(path: path, LineSource(bytes: bytes))
+            return EventInput(path: path, format: .text, header: header, reader: nil, textFile: nil, stdinBytes: bytes)
+        }
+        let file: TraceFile
+        do throws(TraceError) { file = try TraceFile(path: path) } catch { throw .trace(path: path, error) }
+        if isBinaryTrace(file) {
+            let reader: TraceReader
+            do throws(TraceError) { reader = try TraceReader(path: path) } catch { throw .trace(path: path, error) }
+            return EventInput(path: path, format: .binary, header: reader.header, reader: reader, textFile: nil, stdinBytes: nil)
+        }
+        let header = try textHeader(path: path, LineSource(file: file))
+        return EventInput(path: path, format: .text, header: header, reader: nil, textFile: file, stdinBytes: nil)
+    }
+
+    /// Whether `file` starts like a binary trace (its header's magic).
+    public static func isBinaryTrace(_ file: TraceFile) -> Bool {
+        guard file.size >= 4, let m = try? file.u32(at: 0) else { return false }
+        return m == TraceHeader.skippableMagic
+    }
+
+    /// The events from the start.
+    public func events() throws(InputError) -> EventIterator {
+        if let reader {
+            do throws(TraceError) { return EventIterator(.binary(try reader.events()), path: path) } catch { throw .trace(path: path, error) }
+        }
+        let lines = textFile.map { LineSource(file: $0) } ?? LineSource(bytes: stdinBytes ?? [])
+        return EventIterator(.text(TextEvents(path: path, lines: lines)), path: path)
+    }
+
+    /// Every event in memory, for what compares whole traces (bisect). A
+    /// damaged binary trace is an error here: the first problem.
+    public func readAll() throws(InputError) -> [Event] {
+        var events = try events()
+        var out: [Event] = []
+        while let e = try events.next() { out.append(e) }
+        if let p = events.problems.first { throw .damaged(path: path, p) }
+        return out
+    }
+
+    /// The header lines of a text: parsed up to its first event (a syntax
+    /// error there is left for the event stream to report).
+    private static func textHeader(path: String, _ lines: LineSource) throws(InputError) -> TraceHeader {
+        var events = TextEvents(path: path, lines: lines)
+        do throws(InputError) { _ = try events.next() } catch {
+            if case .trace = error { throw error }
+        }
+        return events.header
+    }
+
+    /// All of standard input.
+    static func readStandardInput() throws(InputError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress!, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw .trace(path: "-", .io("cannot read standard input", errno: errno)) }
+            if n == 0 { return bytes }
+            bytes.append(contentsOf: chunk[0..<n])
+            guard bytes.count <= LineSource.maxLine else {
+                throw .text(path: "-", TextError(line: 1, column: 1, message: "standard input over 1 GiB; not a scenario"))
+            }
+        }
+    }
+
+    /// A whole text file (`-`: standard input) as UTF-8, for what needs
+    /// all of it at once (a rule scenario).
+    public static func readText(_ path: String) throws(InputError) -> String {
+        let bytes = path == "-" ? try readStandardInput() : try readFile(path)
+        guard let s = String(validating: bytes, as: UTF8.self) else {
+            throw .notText(path: path, line: Self.firstInvalidLine(bytes))
+        }
+        return s
+    }
+
+    private static func readFile(_ path: String) throws(InputError) -> [UInt8] {
+        do throws(TraceError) {
+            let f = try TraceFile(path: path)
+            guard f.size <= LineSource.maxLine else { throw TraceError.badHeader(offset: 0, "larger than 1 GiB; not a scenario") }
+            return try f.read(at: 0, count: f.size)
+        } catch {
+            throw .trace(path: path, error)
+        }
+    }
+
+    /// The 1-based line holding the first byte sequence that is not UTF-8.
+    static func firstInvalidLine(_ bytes: [UInt8]) -> Int {
+        var line = 1
+        var start = 0
+        for (i, b) in bytes.enumerated() where b == 10 {
+            if String(validating: bytes[start..<i], as: UTF8.self) == nil { return line }
+            line += 1
+            start = i + 1
+        }
+        return line
+    }
+}
+
+/// The events of an ``EventInput``, binary or text, one at a time.
+public struct EventIterator {
+    enum Source {
+        case binary(TraceEvents)
+        case text(TextEvents)
+    }
+    private var source: Source
+    public let path: String
+
+    init(_ source: Source, path: String) {
+        self.source = source
+        self.path = path
+    }
+
+    /// The next event, or nil at the end. A text's syntax error or an
+    /// unreadable file throws; damage in a binary trace does not (see
+    /// ``problems``).
+    public mutating func next() throws(InputError) -> Event? {
+        switch source {
+        case .binary(var it):
+            defer { source = .binary(it) }
+            do throws(TraceError) { return try it.next() } catch { throw .trace(path: path, error) }
+        case .text(var it):
+            defer { source = .text(it) }
+            return try it.next()
+        }
+    }
+
+    /// Damaged or truncated parts of a binary trace met so far (skipped:
+    /// the events around them are still returned).
+    public var problems: [TraceReader.Problem] {
+        if case .binary(let it) = source { return it.problems }
+        return []
+    }
+}

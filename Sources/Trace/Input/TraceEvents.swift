@@ -1,0 +1,76 @@
+/// The events of a binary trace in file order, pulled one at a time:
+///
+///     var events = reader.events()
+///     while let e = try events.next() { … }
+///     if let p = events.problems.first { … }
+///
+/// Swift has no throwing synchronous `for … in`, so this is an iterator with
+/// a throwing `next()` (the shape of swift-nio's decoders), not a
+/// `Sequence`. Memory is one decoded frame at a time. Damaged or truncated
+/// bytes do not end the stream: they are collected in ``problems`` and the
+/// frames after them are still read; only a failing read of the file
+/// itself throws.
+public struct TraceEvents {
+    private var scanner: FrameScanner
+    private var frame: [Event] = []
+    private var position = 0
+    /// Ordinal of the next event the scanner's frames give, from 0.
+    private var ordinal: UInt64
+    private let from: UInt64
+    /// Every problem met so far, in file order.
+    public private(set) var problems: [TraceReader.Problem] = []
+
+    init(reader: TraceReader, from: UInt64) throws(TraceError) {
+        var start = reader.dataStart
+        var first: UInt64 = 0
+        if from > 0, let idx = reader.storedIndex {
+            if let e = idx.entry(containing: from) {
+                start = Int(e.offset)
+                first = e.firstEvent
+            } else {
+                // Past the last event: nothing to read.
+                start = reader.file.size
+            }
+        }
+        scanner = try reader.scanner(from: start)
+        ordinal = first
+        self.from = from
+    }
+
+    /// The next event, or nil at the end of the file.
+    public mutating func next() throws(TraceError) -> Event? {
+        while true {
+            while position < frame.count {
+                let e = frame[position]
+                position += 1
+                defer { ordinal += 1 }
+                if ordinal >= from { return e }
+            }
+            frame = []
+            position = 0
+            guard let item = try scanner.next() else { return nil }
+            switch item {
+            case .data(let off, let size, _, let content):
+                frame = content.events
+                if let d = content.damage {
+                    // The records decoded before the damage are still handed out.
+                    problems.append(.init(offset: off, length: size, reason: "frame records damaged: \(d)", isTruncation: false))
+                }
+            case .index, .skippable:
+                continue
+            case .damaged(let off, let len, let why):
+                problems.append(.init(offset: off, length: len, reason: why, isTruncation: false))
+            case .truncated(let off, let len, let why):
+                problems.append(.init(offset: off, length: len, reason: why, isTruncation: true))
+            }
+        }
+    }
+}
+
+extension TraceReader {
+    /// The events from ordinal `from` on. With a stored index only the
+    /// frames from the one holding `from` are decompressed.
+    public func events(from: UInt64 = 0) throws(TraceError) -> TraceEvents {
+        try TraceEvents(reader: self, from: from)
+    }
+}

@@ -1,0 +1,85 @@
+import ArgumentParser
+import Conform
+import Replay
+import Trace
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct BisectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bisect",
+        abstract: "Find where a trace's outcomes change along an ordered list of profiles or kernels.",
+        discussion: """
+        The trace (or scenario) is replayed on each profile (the engine) or each kernel (the
+        VM lab, real VFIO), in the order given; every point where the outcomes change from
+        one to the next is printed with the first differing event, the first change marked.
+        Outcomes are compared with each other, not with what the trace recorded.
+
+        Examples:
+          vfiotrace bisect corpora/pinned-scope.vfs
+          vfiotrace bisect host.vft --profiles v16,5.8,5.10,5.12,latest
+          vfiotrace bisect corpora/lab-probes.vfs --kernels 6.1,6.12
+
+        Exit codes: 0 no change along the list, 1 outcomes change, 2 trouble.
+        """
+    )
+
+    @Argument(help: "The trace (.vft) or scenario (.vfs).", completion: .file(extensions: ["vft", "vfs"]))
+    var trace: String
+
+    @Option(help: ArgumentHelp("Engine profiles in order, comma-separated (default: every preset, oldest first; `vfiotrace profiles` lists them).",
+                               valueName: "profile,…"))
+    var profiles: String?
+
+    @Option(help: "Real kernels in order (5.10, 6.1, 6.12, or bzImage paths), replayed in the VM lab.")
+    var kernels: String?
+
+    @OptionGroup var comparison: ComparisonArguments
+
+    func validate() throws {
+        if profiles != nil && kernels != nil { throw ValidationError("give --profiles or --kernels, not both") }
+        _ = try profileList()
+    }
+
+    func profileList() throws -> [KernelProfile] {
+        guard let profiles else { return KernelProfile.presets }
+        return try profiles.split(separator: ",").map { try Named<KernelProfile>(String($0)).checked() }
+    }
+
+    func run() throws {
+        let events = try readAllEvents(trace)
+        var points: [Bisection.Point] = []
+        if let kernels {
+            guard let root = RepositoryLocation.labRoot() else {
+                throw Failure.trouble("--kernels needs scripts/vm-lab (run from the vfiotrace checkout)")
+            }
+            let lab = LabReplay(root: root, outputDirectory: "/tmp/vfiotrace-bisect-\(getpid())")
+            for k in kernels.split(separator: ",").map(String.init) {
+                do { points.append(Bisection.Point(name: k, outcomes: try lab.outcomes(of: trace, on: k))) } catch {
+                    throw Failure.trouble("\(error)")
+                }
+            }
+        } else {
+            points = try profileList().map { Bisection.enginePoint(events, profile: $0) }
+        }
+        var out = OutputBuffer()
+        var changes = 0
+        var first: String? = nil
+        for c in Bisection.compare(points, options: comparison.options) {
+            guard let step = c.firstChange else {
+                out.line("same  \(c.from) -> \(c.to)")
+                continue
+            }
+            changes += 1
+            if first == nil { first = c.to }
+            out.line("\(changes == 1 ? "FIRST CHANGE" : "change") \(c.from) -> \(c.to) at event #\(step.expected.seq) (expected: \(c.from), got: \(c.to)):")
+            for l in step.reportLines(indent: "    ") { out.line(l) }
+        }
+        let names = points.map(\.name).joined(separator: ", ")
+        out.line(changes == 0 ? "no change across \(names)"
+                 : "\(changes) change point\(changes == 1 ? "" : "s") across \(names); the first is \(first!)")
+        out.flush()
+        if changes > 0 { throw ExitCode(1) }
+    }
+}

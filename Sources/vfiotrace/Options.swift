@@ -1,0 +1,152 @@
+import ArgumentParser
+import Conform
+import Replay
+import Trace
+
+/// A value the library knows by name: a kernel profile, a profile choice,
+/// a backend. ``Named`` turns it into a command-line argument.
+protocol NamedValue {
+    init?(name: String)
+    /// Every accepted name, for help, completions and the error message.
+    static var names: [String] { get }
+    /// What a value is called in messages: `profile`, `backend`.
+    static var kind: String { get }
+}
+
+/// A named value as typed, checked in `validate()`, so that a wrong one
+/// is one line saying what is known ("unknown profile '4.19'; known: …")
+/// rather than argument-parser's list. Help shows the values and shell
+/// completions offer them.
+struct Named<Value: NamedValue>: ExpressibleByArgument {
+    let text: String
+
+    init(argument: String) { text = argument }
+    init(_ text: String) { self.text = text }
+
+    var value: Value? { Value(name: text) }
+
+    /// The value, or the error that names what is known.
+    func checked() throws -> Value {
+        guard let v = value else {
+            throw ValidationError("unknown \(Value.kind) '\(text)'; known: " + Value.names.joined(separator: ", "))
+        }
+        return v
+    }
+
+    static var allValueStrings: [String] { Value.names }
+    static var defaultCompletionKind: CompletionKind { .list(Value.names) }
+    var defaultValueDescription: String { text }
+}
+
+extension KernelProfile: NamedValue {
+    init?(name: String) {
+        guard let p = Self.preset(named: name) else { return nil }
+        self = p
+    }
+    static var names: [String] { presets.map(\.name) }
+    static var kind: String { "profile" }
+}
+
+extension ProfileChoice: NamedValue {
+    static var kind: String { "profile" }
+}
+
+/// Where events run.
+enum BackendKind: String, NamedValue {
+    /// The bitmap engine under a profile.
+    case engine
+    /// This machine's kernel, through /dev/vfio.
+    case kernel
+
+    init?(name: String) {
+        // `vfio` was the real backend's first name; it stays an alias.
+        self.init(rawValue: name == "vfio" ? "kernel" : name)
+    }
+    static var names: [String] { ["engine", "kernel"] }
+    static var kind: String { "backend" }
+}
+
+/// The defaults of one command's backend options.
+protocol BackendDefaults {
+    static var backend: BackendKind { get }
+    static var profile: String { get }
+    /// Which of `auto` and `all` the command can use besides the presets.
+    static var profileKeywords: Set<String> { get }
+}
+
+/// The backend choice, spelled the same in every command that runs events:
+/// `--backend engine|kernel`, `--profile`, `--group`, `--device`.
+struct BackendOptions<Defaults: BackendDefaults>: ParsableArguments {
+    @Option(help: "Where events run: engine (the bitmap engine, a model of vfio_iommu_type1.c) or kernel (this machine's VFIO through /dev/vfio; vfio is an alias).")
+    var backend: Named<BackendKind> = Named(Defaults.backend.rawValue)
+
+    @Option(help: "engine: the kernel profile (`vfiotrace profiles` lists them).")
+    var profile: Named<ProfileChoice> = Named(Defaults.profile)
+
+    @Option(name: .customLong("group"), help: ArgumentHelp(
+        "kernel: a real group to use, /dev/vfio/N (bound to the trace's groups in the order it opens them, by kind) or TRACE=/dev/vfio/N. Repeatable.",
+        valueName: "group"))
+    var groups: [String] = []
+
+    @Option(name: .customLong("device"), help: ArgumentHelp(
+        "kernel: a PCI device (e.g. 0000:00:03.0) whose IOMMU group to use. Repeatable.", valueName: "bdf"))
+    var devices: [String] = []
+
+    func validate() throws {
+        let kind = try backend.checked()
+        let choice = try profile.checked()
+        if case .preset = choice {} else if !Defaults.profileKeywords.contains(choice.description) {
+            throw ValidationError("--profile \(choice) is not for this command; give a preset: " + KernelProfile.names.joined(separator: ", "))
+        }
+        switch kind {
+        case .engine where !(groups.isEmpty && devices.isEmpty):
+            throw ValidationError("--group and --device are for --backend kernel")
+        case .kernel where groups.isEmpty && devices.isEmpty:
+            throw ValidationError("--backend kernel needs --group /dev/vfio/N or --device BDF: it opens only what it is told to")
+        default: break
+        }
+    }
+
+    /// Checked in `validate()`.
+    var kind: BackendKind { backend.value! }
+    var choice: ProfileChoice { profile.value! }
+
+    /// The real-VFIO backend for `--group` and `--device`; it ends the
+    /// process on SIGINT/SIGTERM so the kernel drops what it mapped.
+    func realBackend(traceKinds: [UInt32: GroupKind]) throws -> RealVFIOBackend {
+        installExitOnSignal()
+        do { return try RealVFIOBackend.open(groups: groups, devices: devices, traceKinds: traceKinds) } catch {
+            throw Failure.trouble("\(error)")
+        }
+    }
+
+    /// The conformance target: the engine under each profile chosen, or
+    /// this machine's kernel.
+    func conformTargets() throws -> [ConformRunner.Target] {
+        guard kind == .kernel else { return choice.profiles.map { .engine($0) } }
+        installExitOnSignal()
+        do { return [try .kernel(groups: groups, devices: devices)] } catch { throw Failure.trouble("\(error)") }
+    }
+}
+
+/// Options shared by the commands that compare outcomes: how to compare
+/// and how much to print.
+struct ComparisonArguments: ParsableArguments {
+    @Flag(help: "Do not count bitmap bits outside every mapping (holes, past the range end) as divergences; they are still shown.")
+    var lenient = false
+
+    @Option(help: "How many divergent events to print in full (0: only the summary).")
+    var maxDivergences = 10
+
+    func validate() throws {
+        guard maxDivergences >= 0 else { throw ValidationError("--max-divergences must be 0 or more") }
+    }
+
+    var options: ComparisonOptions { ComparisonOptions(strictOutsideMappings: !lenient) }
+}
+
+extension ReportFormat: ExpressibleByArgument {}
+
+extension Shard: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}

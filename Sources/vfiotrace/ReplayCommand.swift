@@ -1,0 +1,147 @@
+import ArgumentParser
+import Replay
+import Trace
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum ReplayDefaults: BackendDefaults {
+    static let backend = BackendKind.engine
+    static let profile = "auto"
+    static let profileKeywords: Set<String> = ["auto"]
+}
+
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Replay a trace or scenario against a backend and compare every outcome.",
+        discussion: """
+        Each event's inputs go to the backend; its outcome (result or errno, written-back
+        fields, the bitmap buffer bit for bit) is compared with the recorded one. Only the
+        outcome fields a scenario states are compared. Bitmap differences are printed as
+        page runs with their IOVAs, split into bits inside mappings and bits outside any
+        mapping (holes, past the range end).
+
+        Backends: `engine` (the bitmap engine, a model of vfio_iommu_type1.c; profiles
+        from `vfiotrace profiles`, or `auto`, which picks one from the trace header's
+        kernel release, latest when there is none) and `kernel` (this machine's VFIO,
+        through /dev/vfio: needs root, a device bound to vfio-pci, and --group or
+        --device naming it; nothing else is opened). With --output, a kernel replay
+        records the real outcomes with this kernel's release in the header.
+
+        Examples:
+          vfiotrace replay corpora/basic-tracking.vfs
+          vfiotrace replay host.vft --profile 5.10
+          vfiotrace replay host.vft --profile v16 --output v16.vft && vfiotrace diff host.vft v16.vft
+          vfiotrace replay corpora/basic-tracking.vfs --backend kernel --device 0000:00:03.0 -o real.vft
+
+        Exit codes: 0 every outcome matches, 1 divergence, 2 trouble, including events with
+        stated outcomes that this backend could not perform (a trace group with no real group
+        to bind, pins without a pinning device): such a replay is neither a match nor a
+        finding. Ioctls vfiotrace does not decode are skipped and counted, not compared.
+        """
+    )
+
+    @Argument(help: "The trace (.vft) or scenario (.vfs) to replay.", completion: .file(extensions: ["vft", "vfs"]))
+    var trace: String
+
+    @OptionGroup var backend: BackendOptions<ReplayDefaults>
+
+    @Option(name: .shortAndLong, help: "Write the replayed events (with the backend's outcomes) as a trace.")
+    var output: String?
+
+    @OptionGroup var comparison: ComparisonArguments
+
+    func run() throws {
+        let input = try openInput(trace)
+        let backendObject: Backend
+        let why: String
+        var header = input.header
+        if backend.kind == .kernel {
+            let kinds: [UInt32: GroupKind]
+            do { kinds = try RealVFIOBackend.traceGroupKinds(of: input) } catch { throw Failure.trouble("\(error)") }
+            let real = try backend.realBackend(traceKinds: kinds)
+            backendObject = real
+            why = "real kernel \(real.kernelRelease)"
+            header.kernelRelease = real.kernelRelease
+            header.host = hostName()
+        } else {
+            let (chosen, reason) = backend.choice.resolve(for: input.header)
+            backendObject = BitmapEngine(profile: chosen)
+            why = reason
+        }
+        var replayer = Replayer(backend: backendObject, options: comparison.options)
+        var report = DivergenceReport(maxShown: comparison.maxDivergences, options: comparison.options)
+        report.out.line("replaying \(trace) on \(backendObject.name) (\(why))")
+        var writer: TraceWriter? = nil
+        if let output {
+            var h = header
+            h.tool = toolVersion
+            h.captureMode = "replay:\(backendObject.name)"
+            do { writer = try TraceWriter(path: output, header: h) } catch { throw Failure.trouble("\(output): \(error)") }
+        }
+        var progress = Progress(label: "replay", total: nil)
+        var events = try inputEvents(input)
+        while let e = try nextEvent(&events) {
+            let step = replayer.step(e)
+            report.add(step)
+            progress.update(UInt64(report.summary.events))
+            if let w = writer {
+                do { try w.append(step.actual) } catch { throw Failure.trouble("\(output!): \(error)") }
+            }
+        }
+        progress.finish()
+        try checkProblems(events)
+        if let w = writer {
+            do { try w.close() } catch { throw Failure.trouble("\(output!): \(error)") }
+        }
+        report.finish()
+        backendObject.close()
+        // Outcomes the trace states but this backend could not produce make
+        // the comparison invalid (later divergences may only follow from
+        // them): trouble, not a finding and not a match.
+        if let why = report.summary.firstUnreplayable {
+            throw Failure.trouble("some stated outcomes could not be checked on \(backendObject.name): \(why)")
+        }
+        if report.summary.divergent > 0 { throw ExitCode(1) }
+    }
+}
+
+/// Prints divergences as they are found and the summary at the end.
+struct DivergenceReport {
+    let maxShown: Int
+    private(set) var summary: ReplaySummary
+    var out = OutputBuffer()
+
+    init(maxShown: Int, options: ComparisonOptions) {
+        self.maxShown = maxShown
+        summary = ReplaySummary(options: options)
+    }
+
+    mutating func add(_ step: ReplayStep) {
+        let kind = summary.add(step)
+        guard kind == .divergent || kind == .outsideMappingsOnly,
+              summary.divergent + summary.outsideOnly <= maxShown else { return }
+        out.line(step.expected.inputLine + (kind == .divergent ? "" : "   [outside mappings only: not counted]"))
+        for l in step.differenceLines(indent: "    ") { out.line(l) }
+        out.flush()
+    }
+
+    mutating func finish(extra: String? = nil) {
+        out.line(summary.line(extra: extra, shown: maxShown))
+        out.flush()
+    }
+}
+
+/// Ends the process on SIGINT/SIGTERM: the kernel then closes every fd and
+/// drops every mapping a real replay made.
+func installExitOnSignal() {
+    signal(SIGINT) { _ in _exit(130) }
+    signal(SIGTERM) { _ in _exit(143) }
+}
+
+func hostName() -> String {
+    var name = [CChar](repeating: 0, count: 256)
+    gethostname(&name, 255)
+    return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
