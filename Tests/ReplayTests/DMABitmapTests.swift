@@ -74,7 +74,7 @@ struct DMABitmapTests {
         #expect(Array(bytes[24..<32]) == [UInt8](repeating: 0x5A, count: 8))
     }
 
-    @Test("a shifted query leaves scratch bits that a later query reports past the mapping's end (rule 44)")
+    @Test("a shifted query leaves scratch bits that a later query reports past the mapping's end (rule `bitmap.scratch-residue`)")
     func staleScratch() {
         // A 70-page mapping queried at page offset 60 is shifted left by 60
         // across three words; the query's bitmap_clear(0, 70) then leaves

@@ -5,13 +5,14 @@ import Trace
 import Glibc
 #endif
 
-/// The conformance rules of vfio-semantics §4, one scenario each, replayed on
+/// The kernel rules of `docs/kernel-rules.md`, one scenario each (named after
+/// the catalogue rule in corpora/rules that checks the same point), replayed on
 /// the engine; where kernels differ, a table over the profiles.
-@Suite("Engine: vfio-semantics §4 rules")
+@Suite("Engine: kernel rules (docs/kernel-rules.md)")
 struct EngineRuleTests {
     static let spanProfiles: [KernelProfile] = [.v5_8, .v5_10, .v5_12, .v5_17, .v6_6, .latest]
 
-    @Test("rule 1: DIRTY_PAGES on a TYPE1 (v1) container is EACCES, before any other check")
+    @Test("rule `ioctl.v1-container`: DIRTY_PAGES on a TYPE1 (v1) container is EACCES, before any other check")
     func v1Container() throws {
         try Scenario.expectMatches("""
         open /dev/vfio/vfio -> 3
@@ -23,7 +24,7 @@ struct EngineRuleTests {
         """)
     }
 
-    @Test("rules 3-5, 12: argsz, unknown flags and more than one flag are EINVAL")
+    @Test("rule `ioctl.argsz-short`, rule `ioctl.unknown-flags`, rule `ioctl.several-flags`, rule `ioctl.get-argsz`: argsz, unknown flags and more than one flag are EINVAL")
     func headerChecks() throws {
         try Scenario.expectMatches(Scenario.emulated + """
         dirty start argsz=7 -> EINVAL
@@ -36,13 +37,13 @@ struct EngineRuleTests {
         """)
     }
 
-    @Test("rule 6: flags == 0 is ENOTTY on 5.8 (x86) and EINVAL from 5.9 (D3)",
+    @Test("rule `ioctl.flags-zero`: flags == 0 is ENOTTY on 5.8 (x86) and EINVAL from 5.9 (ccd59dce1a21, docs/kernel-rules.md#delta-d3)",
           arguments: [(KernelProfile.v16, ENOTTY), (.v5_8, ENOTTY), (.v5_10, EINVAL), (.v5_12, EINVAL), (.latest, EINVAL)])
     func flagsZero(profile: KernelProfile, errno: Int32) throws {
         try Scenario.expectMatches(Scenario.emulated + "dirty flags=0 -> \(ErrnoName.name(errno))\n", profile: profile)
     }
 
-    @Test("rules 7-9: START twice keeps bits, STOP always 0, GET after STOP EINVAL, STOP+START keeps only pinned pages",
+    @Test("rule `repop.start-twice-keeps`, rule `ioctl.stop-idle`, rule `ioctl.get-after-stop`, rule `repop.stop-start-fresh`: START twice keeps bits, STOP always 0, GET after STOP EINVAL, STOP+START keeps only pinned pages",
           arguments: spanProfiles)
     func startStop(profile: KernelProfile) throws {
         try Scenario.expectMatches(Scenario.emulated + """
@@ -62,7 +63,7 @@ struct EngineRuleTests {
         """, profile: profile)
     }
 
-    @Test("rule 10: START with a mapping over DIRTY_BITMAP_PAGES_MAX pages fails and leaves tracking off (INT_MAX-1 in v16)",
+    @Test("rule `size.start-int-max`, rule `size.start-int-max-exact`: START with a mapping over DIRTY_BITMAP_PAGES_MAX pages fails and leaves tracking off (INT_MAX-1 in v16)",
           arguments: [(KernelProfile.v16, "EINVAL"), (.v5_17, "ok"), (.latest, "ok")])
     func startPageLimit(profile: KernelProfile, intMaxPages: String) throws {
         // 2^31 - 1 pages (8 TiB - 4 KiB) is the largest bitmap from 5.8.
@@ -76,7 +77,7 @@ struct EngineRuleTests {
         """, profile: profile)
     }
 
-    @Test("rule 11: MAP while tracking with more than INT_MAX pages is EINVAL and creates nothing")
+    @Test("rule `size.map-int-max`: MAP while tracking with more than INT_MAX pages is EINVAL and creates nothing")
     func mapPageLimitWhileTracking() throws {
         try Scenario.expectMatches(Scenario.emulated + """
         dirty start -> ok
@@ -85,7 +86,7 @@ struct EngineRuleTests {
         """)
     }
 
-    @Test("rules 13, 19: tracking is checked before the buffer is touched; a bad buffer faults only with a mapping in range")
+    @Test("rule `ioctl.get-not-tracking`, rule `ioctl.get-kernel-pointer`, rule `ioctl.get-fault`, rule `ioctl.get-empty-range`: tracking is checked before the buffer is touched; a bad buffer faults only with a mapping in range")
     func checkOrder() throws {
         try Scenario.expectMatches(Scenario.emulated + """
         map_dma iova=0x0 size=64K -> ok
@@ -98,7 +99,7 @@ struct EngineRuleTests {
         """)
     }
 
-    @Test("rules 14-17: page size, alignment, size and bitmap size bounds are EINVAL")
+    @Test("rule `pgsize.get-zero`, rule `pgsize.get-smaller`, rule `pgsize.get-larger`, rule `pgsize.get-not-power-of-two`, rule `ioctl.get-unaligned`, rule `size.bitmap-zero`, rule `size.bitmap-too-small`, rule `size.cap-256mib`: page size, alignment, size and bitmap size bounds are EINVAL")
     func argumentChecks() throws {
         try Scenario.expectMatches(Scenario.emulated + """
         map_dma iova=0x0 size=64K -> ok
@@ -116,7 +117,7 @@ struct EngineRuleTests {
         """)
     }
 
-    @Test("rules 16, 18: a range ending at 2^64 is EINVAL for GET_BITMAP but fine for UNMAP; 8 TiB is the largest query")
+    @Test("rule `ioctl.get-wrap`, rule `ioctl.unmap-top`, rule `size.largest-query`: a range ending at 2^64 is EINVAL for GET_BITMAP but fine for UNMAP; 8 TiB is the largest query")
     func rangeEnds() throws {
         try Scenario.expectMatches(Scenario.emulated + """
         map_dma iova=0xfffffffffff00000 size=1M -> ok
@@ -128,7 +129,7 @@ struct EngineRuleTests {
         """)
     }
 
-    @Test("rule 20 and D12: a span of whole mappings with holes (5.8+); ranges that bisect a mapping are EINVAL",
+    @Test("rule `ioctl.get-span`, rule `ioctl.get-bisect` (docs/kernel-rules.md#delta-d12): a span of whole mappings with holes (5.8+); ranges that bisect a mapping are EINVAL",
           arguments: spanProfiles)
     func spanQuery(profile: KernelProfile) throws {
         try Scenario.expectMatches(Scenario.emulated + """
@@ -145,7 +146,7 @@ struct EngineRuleTests {
         """, profile: profile)
     }
 
-    @Test("D12: the seed's v16 accepts only a range that is exactly one mapping, copied unshifted")
+    @Test("rule `ioctl.get-span` (docs/kernel-rules.md#delta-d12): the seed's v16 accepts only a range that is exactly one mapping, copied unshifted")
     func v16ExactQuery() throws {
         try Scenario.expectMatches(Scenario.emulated + """
         map_dma iova=0x0 size=64K -> ok
@@ -160,7 +161,7 @@ struct EngineRuleTests {
         """, profile: .v16)
     }
 
-    @Test("rule 21: a range with no mapping returns 0 and leaves the buffer byte for byte")
+    @Test("rule `ioctl.get-empty-range`: a range with no mapping returns 0 and leaves the buffer byte for byte")
     func emptyRangeUntouched() throws {
         try Scenario.expectMatches(Scenario.emulated + """
         map_dma iova=0x0 size=64K -> ok
@@ -169,7 +170,7 @@ struct EngineRuleTests {
         """)
     }
 
-    @Test("rules 23, 24, 31: emulated-only reports nothing; an IOMMU-backed group makes every mapping all-dirty on every query, new ones too",
+    @Test("rule `repop.emulated-clean`, rule `bitmap.all-dirty`, rule `bitmap.map-while-tracking`: emulated-only reports nothing; an IOMMU-backed group makes every mapping all-dirty on every query, new ones too",
           arguments: KernelProfile.presets)
     func allDirtyScope(profile: KernelProfile) throws {
         try Scenario.expectMatches(Scenario.emulated + """
@@ -187,7 +188,7 @@ struct EngineRuleTests {
         """, profile: profile)
     }
 
-    @Test("rules 25, 26, 28: pinned pages are reported on every query, dma_rw writes once, pins before START by the first query",
+    @Test("rule `repop.pinned-every-query`, rule `repop.unpin-once-more`, rule `repop.start-populates`, rule `repop.dma-rw-once`: pinned pages are reported on every query, dma_rw writes once, pins before START by the first query",
           arguments: spanProfiles)
     func repopulation(profile: KernelProfile) throws {
         try Scenario.expectMatches(Scenario.emulated + """
@@ -207,7 +208,7 @@ struct EngineRuleTests {
         """, profile: profile)
     }
 
-    @Test("rule 27, D4: a dma_rw write sets every page it touched from 5.10; 5.8 sets copied>>pgshift bits",
+    @Test("rule `repop.dma-rw-span` (2c5af98592f6, docs/kernel-rules.md#delta-d4): a dma_rw write sets every page it touched from 5.10; 5.8 sets copied>>pgshift bits",
           arguments: [(KernelProfile.v5_8, "[2]"), (.v5_10, "[0,2..3,15..16]"), (.latest, "[0,2..3,15..16]")])
     func dmaRWBits(profile: KernelProfile, expected: String) throws {
         try Scenario.expectMatches(Scenario.emulated + """
@@ -223,7 +224,7 @@ struct EngineRuleTests {
         """, profile: profile)
     }
 
-    @Test("rule 29: words in holes are untouched, adjacent mappings share a word (clubbing), the last word is written whole")
+    @Test("rule `bitmap.clubbing`: words in holes are untouched, adjacent mappings share a word (clubbing), the last word is written whole")
     func clubbing() throws {
         // Pages: A = 0..9, B = 16..17, C = 256; prior 0xa5 everywhere. A
         // writes word 0, B ORs into it, C writes word 4, words 1-3 keep 0xa5.
@@ -238,12 +239,12 @@ struct EngineRuleTests {
         """)
     }
 
-    @Test("rule 29: a shifted mapping's first word ORs in the caller's whole word (__bitmap_or works in words; the real kernels agree)")
+    @Test("rule `bitmap.leftover-whole-word`: a shifted mapping's first word ORs in the caller's whole word (__bitmap_or works in words; the real kernels agree)")
     func leftoverWholeWord() throws {
         // A mapping at page 3 of the range: the caller's 0xa5 bytes of word 0
-        // survive below the mapping and inside it too. vfio-semantics §2.4
-        // point 2 said only the bits below; Debian 6.1 and 6.12 keep the
-        // whole word (corpora/lab-probes.vfs, corpora/real/).
+        // survive below the mapping and inside it too. The notes first said
+        // only the bits below; Debian 6.1 and 6.12 keep the whole word
+        // (corpora/lab-probes.vfs, corpora/real/, docs/kernel-rules.md#leftover-or).
         try Scenario.expectMatches(Scenario.emulated + """
         map_dma iova=0x3000 size=8K -> ok
         dirty start -> ok
@@ -251,7 +252,7 @@ struct EngineRuleTests {
         """)
     }
 
-    @Test("rule 30: EFAULT part-way; mappings already reported lost their bits, later ones keep them")
+    @Test("rule `bitmap.fault-part-way`: EFAULT part-way; mappings already reported lost their bits, later ones keep them")
     func faultPartWay() throws {
         try Scenario.expectMatches(Scenario.emulated + """
         map_dma iova=0x0 size=256K -> ok
@@ -264,7 +265,7 @@ struct EngineRuleTests {
         """)
     }
 
-    @Test("rule 32: UNMAP without the bitmap discards dirty state; a re-MAP starts clean")
+    @Test("rule `bitmap.unmap-discards`: UNMAP without the bitmap discards dirty state; a re-MAP starts clean")
     func unmapDiscards() throws {
         try Scenario.expectMatches(Scenario.emulated + """
         map_dma iova=0x0 size=64K -> ok
@@ -276,7 +277,7 @@ struct EngineRuleTests {
         """)
     }
 
-    @Test("rules 33-36, 38: UNMAP with the bitmap: checks, layout from unmap.iova, pinned pages unpinned and reported")
+    @Test("rule `ioctl.unmap-not-tracking`, rule `pgsize.unmap-mismatch`, rule `ioctl.unmap-flag-combos`, rule `ioctl.unmap-size`, rule `ioctl.unmap-bisect`, rule `repop.unmap-reports-pinned`: UNMAP with the bitmap: checks, layout from unmap.iova, pinned pages unpinned and reported")
     func unmapWithBitmap() throws {
         try Scenario.expectMatches(Scenario.emulated + """
         map_dma iova=0x0 size=64K -> ok
@@ -300,7 +301,7 @@ struct EngineRuleTests {
         """)
     }
 
-    @Test("rule 37: EFAULT part-way through UNMAP: earlier mappings are gone, unmap.size is not written back")
+    @Test("rule `ioctl.unmap-fault` (docs/kernel-rules.md#unmap-with-bitmap): EFAULT part-way through UNMAP: earlier mappings are gone, unmap.size is not written back")
     func unmapFaultPartWay() throws {
         let steps = try Scenario.expectMatches(Scenario.emulated + """
         map_dma iova=0x0 size=256K -> ok
@@ -323,7 +324,7 @@ struct EngineRuleTests {
         """, profile: profile)
     }
 
-    @Test("D6: UNMAP ALL and VADDR exist from 5.12", arguments: [(KernelProfile.v5_10, "EINVAL"), (.v5_12, "ok size=128K")])
+    @Test("docs/kernel-rules.md#delta-d6: UNMAP ALL and VADDR exist from 5.12", arguments: [(KernelProfile.v5_10, "EINVAL"), (.v5_12, "ok size=128K")])
     func unmapAll(profile: KernelProfile, outcome: String) throws {
         try Scenario.expectMatches(Scenario.emulated + """
         map_dma iova=0x0 size=64K -> ok
@@ -382,7 +383,7 @@ struct EngineRuleTests {
         """)
     }
 
-    @Test("rule 43, D5: detaching the IOMMU-backed group while tracking: 5.12+ reports all pages once more, earlier kernels lose them",
+    @Test("rule `scope.detach-populates` (d0a78f91761f, docs/kernel-rules.md#delta-d5): detaching the IOMMU-backed group while tracking: 5.12+ reports all pages once more, earlier kernels lose them",
           arguments: [(KernelProfile.v16, "[1]"), (.v5_8, "[1]"), (.v5_10, "[1]"), (.v5_12, "[0..15]"), (.v5_17, "[0..15]"), (.v6_6, "[0..15]"), (.latest, "[0..15]")])
     func detachWhileTracking(profile: KernelProfile, afterDetach: String) throws {
         try Scenario.expectMatches(Scenario.emulated + """
@@ -400,7 +401,7 @@ struct EngineRuleTests {
         """, profile: profile)
     }
 
-    @Test("rule 44: scratch bits of a shifted query come back past the mapping's end on a later query (as on the real kernels)")
+    @Test("rule `bitmap.scratch-residue`: scratch bits of a shifted query come back past the mapping's end on a later query (as on the real kernels)")
     func scratchResidue() throws {
         // A 70-page mapping at page 60 of the first range: shifted by 60, the
         // copy leaves bits 70..129 in the kernel bitmap; an aligned query of
@@ -427,7 +428,7 @@ struct EngineRuleTests {
         #expect(d.outsideMappings == [PageRun(pages: 70..<128, expectedDirty: false)])
     }
 
-    @Test("rule 45 [analysis]: a domain with a larger smallest page changes the page size every check uses")
+    @Test("docs/kernel-rules.md#pgsize-bitmap [analysis]: a domain with a larger smallest page changes the page size every check uses")
     func pageSizeChange() throws {
         var host = HostModel()
         host.domainPgsizeBitmap = 0x1_0000 | 0x20_0000
@@ -542,7 +543,7 @@ struct EngineRuleTests {
                                                      IOVARange(start: 0xfef0_0000, end: 0x7f_ffff_ffff)]))
     }
 
-    @Test("D7: before 5.17 freeing a vmalloc'd bitmap is a host-corruption hazard the engine reports",
+    @Test("docs/kernel-rules.md#delta-d7 (2bed2ced40c9): before 5.17 freeing a vmalloc'd bitmap is a host-corruption hazard the engine reports",
           arguments: [(KernelProfile.v5_12, true), (.v5_17, false)])
     func kfreeHazard(profile: KernelProfile, hazard: Bool) throws {
         let steps = try Scenario.replay(Scenario.emulated + """

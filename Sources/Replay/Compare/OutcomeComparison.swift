@@ -4,7 +4,8 @@ import Trace
 public struct ComparisonOptions: Sendable {
     /// Count bitmap bits outside every mapping (holes between mappings and
     /// bits past the range's end) as divergences. The kernel writes some of
-    /// them (rule 44's scratch residue, rule 29's whole words); the engine
+    /// them (the scratch residue of rule `bitmap.scratch-residue`, the whole
+    /// words of rule `bitmap.clubbing`; `docs/kernel-rules.md#update-user-bitmap`); the engine
     /// models that, so strict is the default, and lenient is for comparing
     /// against implementations that zero them.
     public var strictOutsideMappings = true

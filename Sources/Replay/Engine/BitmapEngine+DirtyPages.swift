@@ -11,7 +11,7 @@ struct DirtyPagesOutcome {
 }
 
 /// `VFIO_IOMMU_DIRTY_PAGES`: START, STOP and GET_BITMAP
-/// (`vfio_iommu_type1_dirty_pages`, vfio-semantics §2.6).
+/// (`vfio_iommu_type1_dirty_pages`, `docs/kernel-rules.md#dirty-pages-ioctl`).
 extension BitmapEngine {
     func dirtyPages(_ t: Type1State, _ x: DirtyPages) -> DirtyPagesOutcome {
         func fail(_ e: Int32) -> DirtyPagesOutcome { DirtyPagesOutcome(result: .error(e)) }
@@ -35,8 +35,9 @@ extension BitmapEngine {
     }
 
     /// START: `vfio_dma_bitmap_alloc_all`, then seed each bitmap with the
-    /// pinned pages. Already tracking: 0, bitmaps kept (rule 7). A failure
-    /// frees what was allocated and leaves tracking off (rule 10).
+    /// pinned pages. Already tracking: 0, bitmaps kept (rule `repop.start-twice-keeps`).
+    /// A failure frees what was allocated and leaves tracking off
+    /// (rule `size.start-int-max`; `docs/kernel-rules.md#bitmap-allocation`).
     func start(_ t: Type1State) -> CallResult {
         guard !t.tracking else { return .ok(0) }
         for m in t.mappings.all {
@@ -59,7 +60,8 @@ extension BitmapEngine {
         m.bitmap = nil
     }
 
-    /// GET_BITMAP: argument checks G1–G9, then `vfio_iova_dirty_bitmap`.
+    /// GET_BITMAP: argument checks G1–G9 (`docs/kernel-rules.md#dirty-pages-ioctl`),
+    /// then `vfio_iova_dirty_bitmap` (`docs/kernel-rules.md#query-range`).
     func getBitmap(_ t: Type1State, _ x: DirtyPages) -> DirtyPagesOutcome {
         func fail(_ e: Int32) -> DirtyPagesOutcome { DirtyPagesOutcome(result: .error(e)) }
         guard x.argsz - VFIOUAPI.dirtyBitmapMinSize >= VFIOUAPI.dirtyBitmapGetSize else { return fail(EINVAL) }
@@ -88,12 +90,12 @@ extension BitmapEngine {
             if let m = t.mappings.containing(last), m.last != last { return fail(EINVAL) }
             inRange = t.mappings.starting(in: r.iova, last)
         }
-        // No mapping in range: nothing is copied, even through NULL (rule 21).
+        // No mapping in range: nothing is copied, even through NULL (rule `ioctl.get-empty-range`).
         guard !inRange.isEmpty else { return DirtyPagesOutcome(result: .ok(0)) }
         var buffer = UserBitmapBuffer(size: r.bitmap.size, prior: r.bitmap.prior, pointer: r.bitmap.data)
         for m in inRange {
             guard writeUserBitmap(m, t, base: r.iova, into: &buffer) else {
-                // Mappings already reported have been cleared (rule 30).
+                // Mappings already reported have been cleared (rule `bitmap.fault-part-way`).
                 return DirtyPagesOutcome(result: .error(EFAULT), bitmapOut: readableContents(buffer, r.bitmap))
             }
             // Clear on read, then re-mark the pages still pinned.

@@ -4,7 +4,8 @@ import Glibc
 #endif
 
 /// The container and group layer (`drivers/vfio/container.c`, `group.c`)
-/// and type1's attach/detach (vfio-semantics §2.10, §2.11).
+/// and type1's attach/detach (`docs/kernel-rules.md#dirty-scope`,
+/// `docs/kernel-rules.md#pgsize-bitmap`).
 extension BitmapEngine {
     /// `VFIO_CHECK_EXTENSION`: with no IOMMU set every driver is asked with
     /// no state (only type1 is modelled); afterwards only type1 answers.
@@ -110,7 +111,8 @@ extension BitmapEngine {
 
     /// `vfio_update_pgsize_bitmap`. Bitmaps are not reallocated: after a
     /// change while tracking, the kernel reads and writes them at the new
-    /// granularity (rule 45), past their end when the page shrank.
+    /// granularity (`docs/kernel-rules.md#pgsize-bitmap`), past their end
+    /// when the page shrank.
     func setPgsizeBitmap(_ bitmap: UInt64, _ t: Type1State) {
         let old = t.pgshift
         t.pgsizeBitmap = bitmap
@@ -203,7 +205,8 @@ extension BitmapEngine {
     }
 
     /// `vfio_dma_bitmap_free`. Before 5.17 it is `kfree`, which on a
-    /// vmalloc'd bitmap (over `KMALLOC_MAX_SIZE`) corrupts the host (D7).
+    /// vmalloc'd bitmap (over `KMALLOC_MAX_SIZE`) corrupts the host
+    /// (2bed2ced40c9, `docs/kernel-rules.md#delta-d7`).
     func freeBitmap(_ m: DMAMapping) {
         guard let b = m.bitmap else { return }
         let bytes = kernelBitmapBytes(b.nbits)

@@ -3,8 +3,8 @@ import Trace
 import Glibc
 #endif
 
-/// `VFIO_IOMMU_GET_INFO` (`vfio_iommu_type1_get_info`, vfio-semantics §1.5,
-/// rules 39–41).
+/// `VFIO_IOMMU_GET_INFO` (`vfio_iommu_type1_get_info`, `docs/kernel-rules.md#uapi-get-info`,
+/// rule `info.migration-cap`).
 extension BitmapEngine {
     /// The capability chain is MIGRATION, DMA_AVAIL (5.10+), IOVA_RANGE
     /// (only with an IOVA list). Too small an argsz gets the needed size

@@ -12,7 +12,8 @@ struct UnmapOutcome {
     var bitmapOut: BitmapBytes?
 }
 
-/// MAP_DMA and UNMAP_DMA (vfio-semantics §2.7, §2.8).
+/// MAP_DMA and UNMAP_DMA (`docs/kernel-rules.md#unmap-with-bitmap`,
+/// `docs/kernel-rules.md#map-while-tracking`).
 extension BitmapEngine {
     /// `vfio_iommu_type1_map_dma` and `vfio_dma_do_map`, checks in the
     /// kernel's order.

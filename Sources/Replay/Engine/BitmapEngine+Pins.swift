@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// Kernel-side events: `vfio_pin_pages`, `vfio_unpin_pages`, `vfio_dma_rw`
-/// (vfio-semantics §2.9).
+/// (`docs/kernel-rules.md#pins-and-dma-rw`).
 extension BitmapEngine {
     /// The type1 state a device of group `n` reaches, and whether that
     /// device may pin: it must be open (`vfio_assert_device_open`) and be an
@@ -16,7 +16,8 @@ extension BitmapEngine {
     }
 
     /// `vfio_pin_pages` → `vfio_iommu_type1_pin_pages`. A dirty bit is set
-    /// only for a page not already pinned (rule 25); success promotes the
+    /// only for a page not already pinned (rule `repop.refcount`,
+    /// rule `repop.pinned-every-query`); success promotes the
     /// group to pinned scope.
     func pin(_ x: Pin) -> CallResult {
         guard x.npage > 0 else { return .error(EINVAL) }
@@ -94,7 +95,8 @@ extension BitmapEngine {
 
     /// `vfio_dma_rw` → `vfio_iommu_type1_dma_rw`: chunk by mapping; a
     /// successful write while tracking sets the pages it touched (5.10+) or
-    /// `copied >> pgshift` bits (5.8–5.9.1, D4). Reads set nothing.
+    /// `copied >> pgshift` bits (5.8–5.9.1, 2c5af98592f6,
+    /// `docs/kernel-rules.md#delta-d4`, rule `repop.dma-rw-span`). Reads set nothing.
     func dmaRW(_ x: DMARW) -> CallResult {
         guard x.length > 0, let g = groups[x.group], g.deviceFDs > 0, let t = g.container?.iommu, g.attached else {
             return .error(EINVAL)

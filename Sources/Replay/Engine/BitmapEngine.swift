@@ -198,7 +198,7 @@ public final class BitmapEngine: Backend {
     }
 }
 
-/// Kernel constants of the dirty-tracking code (vfio-semantics §2.1).
+/// Kernel constants of the dirty-tracking code (`docs/kernel-rules.md#constants`).
 public enum VFIOLimits {
     /// `DIRTY_BITMAP_BYTES(n)`: `ALIGN(n, 64) / 8`, in the kernel's u64
     /// arithmetic (it wraps for n near 2^64, as the kernel's does).

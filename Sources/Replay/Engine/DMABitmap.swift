@@ -1,10 +1,10 @@
 /// The dirty bitmap of one `vfio_dma`, in the kernel's layout: bit `n` is
 /// page `n` of the mapping (zero-based per mapping, never by absolute IOVA),
 /// `UInt64` words LSB first, plus the one extra word the kernel allocates
-/// (`DIRTY_BITMAP_BYTES(npages) + sizeof(u64)`, vfio-semantics §2.2) as
+/// (`DIRTY_BITMAP_BYTES(npages) + sizeof(u64)`, `docs/kernel-rules.md#bitmap-allocation`) as
 /// room for the shift in `update_user_bitmap`. Bits shifted into that room
 /// are not cleared by the kernel's `bitmap_clear(…, 0, nbits)` after a
-/// query, so they are kept here too (rule 44; the real kernels show them,
+/// query, so they are kept here too (rule `bitmap.scratch-residue`; the real kernels show them,
 /// including leftover words ORed in by earlier queries: `corpora/iommu-spans.vfs`).
 ///
 /// The words are stored in 64 KiB blocks, and a block whose words are all 0
@@ -49,7 +49,7 @@ public struct DMABitmap: Sendable {
 
     /// Makes room for `count` bits plus the scratch word. The kernel never
     /// reallocates: when the smallest IOMMU page shrinks while tracking
-    /// (rule 45) it writes past its allocation; the engine grows instead and
+    /// (`docs/kernel-rules.md#pgsize-bitmap`) it writes past its allocation; the engine grows instead and
     /// reports a hazard.
     mutating func ensureCapacity(bits count: UInt64) {
         let need = Int((count + 63) / 64) + 1
@@ -172,7 +172,7 @@ public struct DMABitmap: Sendable {
         return true
     }
 
-    /// `update_user_bitmap()` (5.8+, vfio-semantics §2.4): writes this
+    /// `update_user_bitmap()` (5.8+, `docs/kernel-rules.md#update-user-bitmap`): writes this
     /// mapping's bits into the caller's buffer at the mapping's page offset
     /// from `baseIOVA`, the way the kernel does it, including its odd parts:
     ///
@@ -181,8 +181,9 @@ public struct DMABitmap: Sendable {
     ///   place (into the scratch word) and the caller's first word is read
     ///   back and ORed in *as a whole word* (`__bitmap_or` works in whole
     ///   words: the caller's bits inside the mapping's first word survive
-    ///   too, not only those below its start, as vfio-semantics §2.4 point 2
-    ///   had it; confirmed on Debian 6.1 and 6.12, `corpora/lab-probes.vfs`);
+    ///   too, not only those below its start, as the notes first had it;
+    ///   confirmed on Debian 6.1 and 6.12, `corpora/lab-probes.vfs`,
+    ///   rule `bitmap.leftover-whole-word`, `docs/kernel-rules.md#leftover-or`);
     /// - `DIRTY_BITMAP_BYTES(nbits + shift)` bytes are copied out, so bits past
     ///   the mapping's end in its last word are overwritten with whatever the
     ///   scratch holds.
@@ -191,7 +192,8 @@ public struct DMABitmap: Sendable {
     /// `[0, nbits)` and repopulates afterwards.
     ///
     /// `nbits` is `dma->size >> pgshift` at the time of the call, which
-    /// differs from the allocation when the page size changed (rule 45).
+    /// differs from the allocation when the page size changed
+    /// (`docs/kernel-rules.md#pgsize-bitmap`).
     ///
     /// - Returns: false on a fault (EFAULT).
     public mutating func updateUserBitmap(_ user: inout UserBitmapBuffer, pageOffset bitOffset: UInt64,

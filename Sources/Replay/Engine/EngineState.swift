@@ -9,7 +9,7 @@ final class ContainerState {
 
 /// A group (`/dev/vfio/N`). Its kind decides the dirty scope: an
 /// IOMMU-backed group that never pinned makes every mapped page dirty
-/// (vfio-semantics §2.10).
+/// (`docs/kernel-rules.md#dirty-scope`).
 final class GroupState {
     let number: UInt32
     var kind: GroupKind = .unknown

@@ -5,7 +5,7 @@ import Trace
 /// far it can be read and written before `copy_{from,to}_user` faults.
 ///
 /// The kernel only ever touches the words that overlap a mapping
-/// (vfio-semantics §2.4 point 1), so words in holes keep whatever was there.
+/// (`docs/kernel-rules.md#holes`), so words in holes keep whatever was there.
 /// The buffer is stored the same way: only the 64 KiB chunks a mapping
 /// touched are expanded, the rest stays the caller's prior contents in run
 /// form, and a chunk written with one repeated word stays that word. A

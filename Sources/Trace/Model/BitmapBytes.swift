@@ -7,7 +7,8 @@
 /// neighbours are merged. Two values are equal exactly when their bytes are.
 ///
 /// Bit `n` is bit `n % 8` of byte `n / 8`, which on a little-endian host is
-/// the kernel's layout of `u64` words (vfio-semantics §1.4, rule 22).
+/// the kernel's layout of `u64` words (`docs/kernel-rules.md#bitmap-layout`,
+/// rule `bitmap.layout`).
 public struct BitmapBytes: Equatable, Hashable, Sendable {
     public enum Segment: Equatable, Hashable, Sendable {
         case fill(UInt8, count: UInt64)

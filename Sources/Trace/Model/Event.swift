@@ -51,7 +51,7 @@ public enum FDKind: UInt8, Sendable, CaseIterable {
 }
 
 /// How a group reaches memory, which decides the container's dirty scope
-/// (vfio-semantics §2.10).
+/// (`docs/kernel-rules.md#dirty-scope`).
 public enum GroupKind: UInt8, Sendable, CaseIterable {
     case unknown = 0
     /// Backed by a real IOMMU domain (vfio-pci): never pins, so every mapped
@@ -167,7 +167,7 @@ public struct SetIOMMU: Equatable, Hashable, Sendable {
 }
 
 /// `VFIO_IOMMU_GET_INFO` with the caller's `argsz`; the outcome is the
-/// written-back struct and its capability chain (vfio-semantics §1.5).
+/// written-back struct and its capability chain (`docs/kernel-rules.md#uapi-get-info`).
 public struct GetInfo: Equatable, Hashable, Sendable {
     public var fd: Int32
     public var argsz: UInt32
@@ -211,7 +211,8 @@ public struct InfoCapability: Equatable, Hashable, Sendable {
         /// `VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE`: inclusive [start, end] ranges.
         case iovaRanges([IOVARange])
         /// `VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION`. `hole` is bytes 12..15,
-        /// uninitialised kernel stack before 6.6 (rule 40).
+        /// uninitialised kernel stack before 6.6 (cd24e2a60af6,
+        /// `docs/kernel-rules.md#delta-d8`).
         case migration(flags: UInt32, hole: UInt32, pgsizeBitmap: UInt64, maxDirtyBitmapSize: UInt64)
         /// `VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL` (5.10+).
         case dmaAvail(UInt32)
@@ -389,7 +390,7 @@ public struct GroupGetDeviceFD: Equatable, Hashable, Sendable {
 
 // MARK: - Kernel-side events
 
-/// `vfio_pin_pages()` by a device of `group` (vfio-semantics §2.9).
+/// `vfio_pin_pages()` by a device of `group` (`docs/kernel-rules.md#pins-and-dma-rw`).
 public struct Pin: Equatable, Hashable, Sendable {
     public var group: UInt32
     public var iova: UInt64

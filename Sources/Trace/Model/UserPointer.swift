@@ -12,7 +12,8 @@ public struct UserPointer: Equatable, Hashable, Sendable {
         /// A user address with nothing mapped there (`copy_*_user` faults: EFAULT).
         case unmapped = 2
         /// An address above the user range (`access_ok()` fails: EINVAL on the
-        /// dirty-bitmap paths, see vfio-semantics §2.6 G4).
+        /// dirty-bitmap paths: check G4 of `docs/kernel-rules.md#dirty-pages-ioctl`,
+        /// rule `ioctl.get-kernel-pointer`).
         case kernel = 3
         /// Readable but not writable user memory (`copy_from_user` works,
         /// `copy_to_user` faults).
@@ -41,7 +42,8 @@ public struct UserPointer: Equatable, Hashable, Sendable {
     /// For `.valid` and `.readOnly`: how many bytes from the pointer are
     /// accessible before a fault; `nil` when the whole buffer the call
     /// declared was accessible. Lets a trace express a bitmap buffer that
-    /// crosses into an unmapped page part-way (EFAULT part-way, rule 30).
+    /// crosses into an unmapped page part-way (EFAULT part-way,
+    /// rule `bitmap.fault-part-way`).
     public var accessibleBytes: UInt64?
 
     public init(_ pointerClass: Class, pageOffset: UInt64 = 0, accessibleBytes: UInt64? = nil) {

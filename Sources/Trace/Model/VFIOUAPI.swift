@@ -3,7 +3,7 @@
 /// the number carries no size or direction, and the same number means
 /// different things on different fds (117 is DIRTY_PAGES on a type1
 /// container and DEVICE_FEATURE on a device fd), so decoding keys on the fd
-/// kind as well (vfio-semantics §1.1). Tests check these against the header.
+/// kind as well (`docs/kernel-rules.md#uapi-ioctl-numbers`). Tests check these against the header.
 public enum VFIOUAPI {
     public static let type: UInt64 = 0x3B // ';'
     public static let base: UInt64 = 100
