@@ -25,9 +25,6 @@ enum IoctlDecoder {
     /// backends report no contents for it either.
     static let maxBitmap = Int(VFIOUAPI.dirtyBitmapSizeMax)
 
-    static func le64(_ b: [UInt8], _ o: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[o + $1]) << (8 * UInt64($1)) } }
-    static func le32(_ b: [UInt8], _ o: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 | UInt32(b[o + $1]) << (8 * UInt32($1)) } }
-
     /// The caller's bitmap argument: its pointer class and prior contents.
     static func bitmapArg(_ mem: TraceeMemory, pgsize: UInt64, size: UInt64, data: UInt64) -> BitmapArg {
         let ptr = mem.classify(data, length: size)
@@ -68,38 +65,42 @@ enum IoctlDecoder {
             guard let argsz = mem.u32(arg) else { break }
             return PendingCall { r, m in
                 var info: IOMMUInfo? = nil
-                if r == 0, let bytes = m.read(arg, min(max(Int(argsz), 24), 1 << 16)) { info = IOMMUInfo(decoding: bytes) }
+                if r == 0, let bytes = m.read(arg, min(max(Int(argsz), UAPI.IOMMUInfoLayout.size), 1 << 16)) { info = IOMMUInfo(decoding: bytes) }
                 return .getInfo(GetInfo(fd: fd, argsz: argsz, result: callResult(r), info: info))
             }
         case (.container, VFIOUAPI.iommuMapDMA):
-            guard let b = mem.read(arg, 32) else { break }
-            let size = le64(b, 24)
-            let x = MapDMA(fd: fd, argsz: le32(b, 0), flags: le32(b, 4), vaddr: mem.classify(le64(b, 8), length: size),
-                           iova: le64(b, 16), size: size)
+            guard let b = mem.read(arg, UAPI.DMAMap.size) else { break }
+            let a = UAPI.DMAMap(decoding: b)
+            let x = MapDMA(fd: fd, argsz: a.argsz, flags: a.flags, vaddr: mem.classify(a.vaddr, length: a.size),
+                           iova: a.iova, size: a.size)
             return PendingCall { r, _ in var y = x; y.result = callResult(r); return .mapDMA(y) }
         case (.container, VFIOUAPI.iommuUnmapDMA):
-            guard let b = mem.read(arg, 24) else { break }
-            var x = UnmapDMA(fd: fd, argsz: le32(b, 0), flags: le32(b, 4), iova: le64(b, 8), size: le64(b, 16))
+            guard let b = mem.read(arg, UAPI.DMAUnmap.size) else { break }
+            let head = UAPI.DMAUnmap(decoding: b)
+            var x = UnmapDMA(fd: fd, argsz: head.argsz, flags: head.flags, iova: head.iova, size: head.size)
             var data: UInt64 = 0
-            if x.flags & VFIOUAPI.unmapFlagGetDirtyBitmap != 0 && x.argsz >= 48, let bm = mem.read(arg + 24, 24) {
-                data = le64(bm, 16)
-                x.bitmap = bitmapArg(mem, pgsize: le64(bm, 0), size: le64(bm, 8), data: data)
+            if x.flags & VFIOUAPI.unmapFlagGetDirtyBitmap != 0 && x.argsz >= UAPI.DMAUnmap.sizeWithBitmap,
+               let whole = mem.read(arg, UAPI.DMAUnmap.sizeWithBitmap), let bm = UAPI.DMAUnmap(decoding: whole).bitmap {
+                data = bm.data
+                x.bitmap = bitmapArg(mem, pgsize: bm.pgsize, size: bm.size, data: data)
             }
             return PendingCall { r, m in
                 var y = x
                 y.result = callResult(r)
-                if r == 0, let after = m.read(arg, 24) { y.sizeOut = le64(after, 16) }
+                if r == 0, let after = m.read(arg, UAPI.DMAUnmap.size) { y.sizeOut = UAPI.DMAUnmap.sizeOut(after) }
                 if let bmArg = y.bitmap { y.bitmapOut = bitmapOut(m, bmArg, data: data) }
                 return .unmapDMA(y)
             }
         case (.container, VFIOUAPI.iommuDirtyPages):
-            guard let b = mem.read(arg, 8) else { break }
-            var x = DirtyPages(fd: fd, argsz: le32(b, 0), flags: le32(b, 4))
+            guard let b = mem.read(arg, UAPI.DirtyBitmap.size) else { break }
+            let head = UAPI.DirtyBitmap(decoding: b)
+            var x = DirtyPages(fd: fd, argsz: head.argsz, flags: head.flags)
             var data: UInt64 = 0
-            if x.flags & VFIOUAPI.dirtyFlagGetBitmap != 0 && x.argsz >= 48, let g = mem.read(arg + 8, 40) {
-                data = le64(g, 32)
-                x.range = DirtyRange(iova: le64(g, 0), size: le64(g, 8),
-                                     bitmap: bitmapArg(mem, pgsize: le64(g, 16), size: le64(g, 24), data: data))
+            if x.flags & VFIOUAPI.dirtyFlagGetBitmap != 0 && x.argsz >= UAPI.DirtyBitmap.sizeWithRange,
+               let whole = mem.read(arg, UAPI.DirtyBitmap.sizeWithRange), let g = UAPI.DirtyBitmap(decoding: whole).range {
+                data = g.bitmap.data
+                x.range = DirtyRange(iova: g.iova, size: g.size,
+                                     bitmap: bitmapArg(mem, pgsize: g.bitmap.pgsize, size: g.bitmap.size, data: data))
             }
             return PendingCall { r, m in
                 var y = x
@@ -110,7 +111,8 @@ enum IoctlDecoder {
         case (.group, VFIOUAPI.groupGetStatus):
             guard let argsz = mem.u32(arg) else { break }
             return PendingCall { r, m in
-                .groupGetStatus(GroupGetStatus(fd: fd, argsz: argsz, result: callResult(r), flagsOut: r == 0 ? m.u32(arg + 4) : nil))
+                let after = r == 0 ? m.read(arg, UAPI.GroupStatus.size).map(UAPI.GroupStatus.init(decoding:)) : nil
+                return .groupGetStatus(GroupGetStatus(fd: fd, argsz: argsz, result: callResult(r), flagsOut: after?.flags))
             }
         case (.group, VFIOUAPI.groupSetContainer):
             guard let c = mem.u32(arg) else { break }
@@ -145,10 +147,10 @@ enum IoctlDecoder {
     /// the kernel's own tracing to be seen.)
     static func pinDevice(group: UInt32, request: UInt64, arg: UInt64, mem: TraceeMemory) -> PendingCall? {
         guard request == UInt64(cvfio_PIN_IOCTL), let b = mem.read(arg, 32) else { return nil }
-        let op = le32(b, 0), prot = le32(b, 4), iova = le64(b, 8), length = le64(b, 16)
+        let op = b.le32(at: 0), prot = b.le32(at: 4), iova = b.le64(at: 8), length = b.le64(at: 16)
         func kernelResult(_ m: TraceeMemory) -> CallResult? {
             guard let a = m.read(arg, 32) else { return nil }
-            let v = Int64(bitPattern: le64(a, 24))
+            let v = Int64(bitPattern: a.le64(at: 24))
             return v < 0 ? .error(Int32(clamping: -v)) : .ok(v)
         }
         switch op {

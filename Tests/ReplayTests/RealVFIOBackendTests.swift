@@ -32,28 +32,6 @@ enum Probe {
 
 @Suite("Real-VFIO backend without a device")
 struct RealVFIOBackendTests {
-    @Test("every field offset the backend writes matches <linux/vfio.h>")
-    func layouts() {
-        #expect(VFIOLayout.mapVaddr == cvfio_offsetof_dma_map_vaddr)
-        #expect(VFIOLayout.mapIOVA == cvfio_offsetof_dma_map_iova)
-        #expect(VFIOLayout.mapSize == cvfio_offsetof_dma_map_size)
-        #expect(VFIOLayout.mapBytes == cvfio_sizeof_dma_map)
-        #expect(VFIOLayout.unmapIOVA == cvfio_offsetof_dma_unmap_iova)
-        #expect(VFIOLayout.unmapSize == cvfio_offsetof_dma_unmap_size)
-        #expect(VFIOLayout.unmapBitmap == cvfio_offsetof_dma_unmap_data)
-        #expect(VFIOLayout.bitmapPgsize == cvfio_offsetof_bitmap_pgsize)
-        #expect(VFIOLayout.bitmapSize == cvfio_offsetof_bitmap_size)
-        #expect(VFIOLayout.bitmapData == cvfio_offsetof_bitmap_data)
-        #expect(VFIOLayout.dirtyData == cvfio_offsetof_dirty_bitmap_data)
-        #expect(VFIOLayout.getIOVA == cvfio_offsetof_dirty_get_iova)
-        #expect(VFIOLayout.getSize == cvfio_offsetof_dirty_get_size)
-        #expect(VFIOLayout.getBitmap == cvfio_offsetof_dirty_get_bitmap)
-        #expect(VFIOLayout.infoMinimum == cvfio_sizeof_iommu_info)
-        #expect(VFIOLayout.statusFlags == cvfio_offsetof_group_status_flags)
-        #expect(VFIOLayout.unmapBitmap + cvfio_sizeof_bitmap == 48)
-        #expect(VFIOLayout.dirtyData + cvfio_sizeof_dirty_bitmap_get == 48)
-    }
-
     @Test("the vfiotrace_pin control request has one layout for the module and for Swift")
     func pinRequest() {
         #expect(MemoryLayout<vfiotrace_pin_req>.size == 32)

@@ -58,6 +58,13 @@ static const size_t cvfio_sizeof_iommu_info = sizeof(struct vfio_iommu_type1_inf
 static const size_t cvfio_sizeof_cap_header = sizeof(struct vfio_info_cap_header);
 static const size_t cvfio_sizeof_cap_migration = sizeof(struct vfio_iommu_type1_info_cap_migration);
 static const size_t cvfio_sizeof_group_status = sizeof(struct vfio_group_status);
+static const size_t cvfio_sizeof_device_info = sizeof(struct vfio_device_info);
+static const size_t cvfio_sizeof_region_info = sizeof(struct vfio_region_info);
+static const size_t cvfio_sizeof_irq_info = sizeof(struct vfio_irq_info);
+static const size_t cvfio_sizeof_device_feature = sizeof(struct vfio_device_feature);
+static const size_t cvfio_sizeof_cap_iova_range = sizeof(struct vfio_iommu_type1_info_cap_iova_range);
+static const size_t cvfio_sizeof_iova_range = sizeof(struct vfio_iova_range);
+static const size_t cvfio_sizeof_dma_avail = sizeof(struct vfio_iommu_type1_info_dma_avail);
 
 /* Field offsets the decoders depend on. */
 static const size_t cvfio_offsetof_dirty_get_bitmap = offsetof(struct vfio_iommu_type1_dirty_bitmap_get, bitmap);
@@ -79,6 +86,24 @@ static const size_t cvfio_offsetof_dirty_get_iova = offsetof(struct vfio_iommu_t
 static const size_t cvfio_offsetof_dirty_get_size = offsetof(struct vfio_iommu_type1_dirty_bitmap_get, size);
 static const size_t cvfio_offsetof_info_iova_pgsizes = offsetof(struct vfio_iommu_type1_info, iova_pgsizes);
 static const size_t cvfio_offsetof_group_status_flags = offsetof(struct vfio_group_status, flags);
+static const size_t cvfio_offsetof_info_flags = offsetof(struct vfio_iommu_type1_info, flags);
+static const size_t cvfio_offsetof_cap_migration_flags = offsetof(struct vfio_iommu_type1_info_cap_migration, flags);
+static const size_t cvfio_offsetof_cap_migration_max_dirty = offsetof(struct vfio_iommu_type1_info_cap_migration, max_dirty_bitmap_size);
+static const size_t cvfio_offsetof_cap_iova_range_nr = offsetof(struct vfio_iommu_type1_info_cap_iova_range, nr_iovas);
+static const size_t cvfio_offsetof_cap_iova_range_ranges = offsetof(struct vfio_iommu_type1_info_cap_iova_range, iova_ranges);
+static const size_t cvfio_offsetof_dma_avail_avail = offsetof(struct vfio_iommu_type1_info_dma_avail, avail);
+static const size_t cvfio_offsetof_device_info_num_regions = offsetof(struct vfio_device_info, num_regions);
+static const size_t cvfio_offsetof_device_info_num_irqs = offsetof(struct vfio_device_info, num_irqs);
+static const size_t cvfio_offsetof_device_info_cap_offset = offsetof(struct vfio_device_info, cap_offset);
+static const size_t cvfio_offsetof_region_info_index = offsetof(struct vfio_region_info, index);
+static const size_t cvfio_offsetof_region_info_cap_offset = offsetof(struct vfio_region_info, cap_offset);
+static const size_t cvfio_offsetof_region_info_size = offsetof(struct vfio_region_info, size);
+static const size_t cvfio_offsetof_region_info_offset = offsetof(struct vfio_region_info, offset);
+static const size_t cvfio_offsetof_irq_info_index = offsetof(struct vfio_irq_info, index);
+static const size_t cvfio_offsetof_irq_info_count = offsetof(struct vfio_irq_info, count);
+static const size_t cvfio_offsetof_device_feature_flags = offsetof(struct vfio_device_feature, flags);
+static const size_t cvfio_offsetof_device_feature_data = offsetof(struct vfio_device_feature, data);
+static const uint32_t cvfio_DEVICE_FEATURE_MASK = VFIO_DEVICE_FEATURE_MASK;
 
 /* The vfiotrace_pin test device's control ioctl (kmod/). */
 static const unsigned long cvfio_PIN_IOCTL = VFIOTRACE_PIN_IOCTL;

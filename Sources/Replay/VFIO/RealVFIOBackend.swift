@@ -151,8 +151,8 @@ public final class RealVFIOBackend: Backend {
         case .getInfo(var x):
             // The caller's buffer is argsz long (at least the fixed part),
             // capped: the kernel writes no more than argsz.
-            var buf = [UInt8](repeating: 0, count: min(max(Int(x.argsz), VFIOLayout.infoMinimum), 1 << 20))
-            put32(&buf, 0, x.argsz)
+            var buf = [UInt8](repeating: 0, count: min(max(Int(x.argsz), UAPI.IOMMUInfoLayout.size), 1 << 20))
+            buf.putLE32(x.argsz, at: UAPI.IOMMUInfoLayout.argsz)
             x.result = buf.withUnsafeMutableBytes { ioctl(x.fd, cvfio_IOMMU_GET_INFO, $0.baseAddress, &notes) }
             x.info = x.result?.isSuccess == true ? IOMMUInfo(decoding: buf) : nil
             e.body = .getInfo(x)
@@ -166,11 +166,9 @@ public final class RealVFIOBackend: Backend {
             (x.result, x.bitmapOut) = dirtyPages(x, &notes)
             e.body = .dirtyPages(x)
         case .groupGetStatus(var x):
-            var buf = [UInt8](repeating: 0, count: 8)
-            put32(&buf, 0, x.argsz)
+            var buf = UAPI.GroupStatus(argsz: x.argsz).bytes
             x.result = buf.withUnsafeMutableBytes { ioctl(x.fd, cvfio_GROUP_GET_STATUS, $0.baseAddress, &notes) }
-            let f = VFIOLayout.statusFlags
-            x.flagsOut = x.result?.isSuccess == true ? UInt32(buf[f]) | UInt32(buf[f + 1]) << 8 | UInt32(buf[f + 2]) << 16 | UInt32(buf[f + 3]) << 24 : nil
+            x.flagsOut = x.result?.isSuccess == true ? UAPI.GroupStatus(decoding: buf).flags : nil
             e.body = .groupGetStatus(x)
         case .groupSetContainer(var x):
             if var container = fds[x.container] {
@@ -251,12 +249,7 @@ public final class RealVFIOBackend: Backend {
             notes.append(.notReplayed("could not reserve \(x.size) bytes of address space for the vaddr"))
             return nil
         }
-        var buf = [UInt8](repeating: 0, count: VFIOLayout.mapBytes)
-        put32(&buf, 0, x.argsz)
-        put32(&buf, 4, x.flags)
-        put64(&buf, VFIOLayout.mapVaddr, region.address)
-        put64(&buf, VFIOLayout.mapIOVA, x.iova)
-        put64(&buf, VFIOLayout.mapSize, x.size)
+        var buf = UAPI.DMAMap(argsz: x.argsz, flags: x.flags, vaddr: region.address, iova: x.iova, size: x.size).bytes
         let r = buf.withUnsafeMutableBytes { ioctl(x.fd, cvfio_IOMMU_MAP_DMA, $0.baseAddress, &notes) }
         if r?.isSuccess == true && x.flags & VFIOUAPI.unmapFlagVAddr == 0 {
             mappings[x.fd, default: [:]][x.iova] = (x.size, region)
@@ -281,11 +274,7 @@ public final class RealVFIOBackend: Backend {
     }
 
     private func unmap(_ x: UnmapDMA, _ notes: inout [BackendNote]) -> (CallResult?, UInt64?, BitmapBytes?) {
-        var buf = [UInt8](repeating: 0, count: 48)
-        put32(&buf, 0, x.argsz)
-        put32(&buf, 4, x.flags)
-        put64(&buf, VFIOLayout.unmapIOVA, x.iova)
-        put64(&buf, VFIOLayout.unmapSize, x.size)
+        var arg = UAPI.DMAUnmap(argsz: x.argsz, flags: x.flags, iova: x.iova, size: x.size)
         var region: (UserRegion, BitmapBytes?)? = nil
         if let b = x.bitmap {
             region = bitmapRegion(b)
@@ -293,15 +282,14 @@ public final class RealVFIOBackend: Backend {
                 notes.append(.notReplayed("could not allocate the bitmap buffer"))
                 return (nil, nil, nil)
             }
-            let at = VFIOLayout.unmapBitmap
-            put64(&buf, at + VFIOLayout.bitmapPgsize, b.pgsize)
-            put64(&buf, at + VFIOLayout.bitmapSize, b.size)
-            put64(&buf, at + VFIOLayout.bitmapData, region.0.address)
+            arg.bitmap = UAPI.Bitmap(pgsize: b.pgsize, size: b.size, data: region.0.address)
         }
+        // Always the bitmap's room: the kernel reads only what argsz says.
+        var buf = arg.bytes
         let r = buf.withUnsafeMutableBytes { ioctl(x.fd, cvfio_IOMMU_UNMAP_DMA, $0.baseAddress, &notes) }
         var sizeOut: UInt64? = nil
         if r?.isSuccess == true {
-            sizeOut = (0..<8).reduce(UInt64(0)) { $0 | UInt64(buf[VFIOLayout.unmapSize + $1]) << (8 * UInt64($1)) }
+            sizeOut = UAPI.DMAUnmap.sizeOut(buf)
             if x.flags & VFIOUAPI.unmapFlagVAddr == 0 { releaseMappings(x) }
         }
         let out = region.flatMap { contents($0.0, x.bitmap!, prior: $0.1) }
@@ -322,9 +310,7 @@ public final class RealVFIOBackend: Backend {
     }
 
     private func dirtyPages(_ x: DirtyPages, _ notes: inout [BackendNote]) -> (CallResult?, BitmapBytes?) {
-        var buf = [UInt8](repeating: 0, count: 64)
-        put32(&buf, 0, x.argsz)
-        put32(&buf, 4, x.flags)
+        var arg = UAPI.DirtyBitmap(argsz: x.argsz, flags: x.flags)
         var region: (UserRegion, BitmapBytes?)? = nil
         if let range = x.range {
             region = bitmapRegion(range.bitmap)
@@ -332,13 +318,12 @@ public final class RealVFIOBackend: Backend {
                 notes.append(.notReplayed("could not allocate the bitmap buffer"))
                 return (nil, nil)
             }
-            let at = VFIOLayout.dirtyData
-            put64(&buf, at + VFIOLayout.getIOVA, range.iova)
-            put64(&buf, at + VFIOLayout.getSize, range.size)
-            put64(&buf, at + VFIOLayout.getBitmap + VFIOLayout.bitmapPgsize, range.bitmap.pgsize)
-            put64(&buf, at + VFIOLayout.getBitmap + VFIOLayout.bitmapSize, range.bitmap.size)
-            put64(&buf, at + VFIOLayout.getBitmap + VFIOLayout.bitmapData, region.0.address)
+            arg.range = .init(iova: range.iova, size: range.size,
+                              bitmap: UAPI.Bitmap(pgsize: range.bitmap.pgsize, size: range.bitmap.size, data: region.0.address))
         }
+        // Always the range's room (and slack past it): the kernel reads
+        // only what argsz says.
+        var buf = arg.bytes + [UInt8](repeating: 0, count: 16)
         let r = buf.withUnsafeMutableBytes { ioctl(x.fd, cvfio_IOMMU_DIRTY_PAGES, $0.baseAddress, &notes) }
         return (r, region.flatMap { contents($0.0, x.range!.bitmap, prior: $0.1) })
     }
@@ -377,24 +362,4 @@ public final class RealVFIOBackend: Backend {
         guard let group = path.split(separator: "/").last else { return nil }
         return "/dev/vfio/\(group)"
     }
-}
-
-/// Where the backend writes each argument field (LP64), named after the
-/// uapi structs; a test checks every one against `<linux/vfio.h>`.
-enum VFIOLayout {
-    static let mapVaddr = 8, mapIOVA = 16, mapSize = 24, mapBytes = 32
-    static let unmapIOVA = 8, unmapSize = 16, unmapBitmap = 24
-    static let bitmapPgsize = 0, bitmapSize = 8, bitmapData = 16
-    static let dirtyData = 8
-    static let getIOVA = 0, getSize = 8, getBitmap = 16
-    static let infoMinimum = 24
-    static let statusFlags = 4
-}
-
-private func put32(_ b: inout [UInt8], _ o: Int, _ v: UInt32) {
-    for i in 0..<4 { b[o + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(i))) }
-}
-
-private func put64(_ b: inout [UInt8], _ o: Int, _ v: UInt64) {
-    for i in 0..<8 { b[o + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) }
 }

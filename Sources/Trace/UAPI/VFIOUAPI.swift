@@ -23,18 +23,13 @@ public enum VFIOUAPI {
     public static let iommuUnmapDMA = request(14)
     public static let iommuDirtyPages = request(17)
 
-    /// `struct vfio_iommu_type1_dma_map`, 32 bytes.
-    public static let dmaMapSize: UInt32 = 32
-    /// `struct vfio_iommu_type1_dma_unmap` without `data[]`, 24 bytes.
-    public static let dmaUnmapMinSize: UInt32 = 24
-    /// `struct vfio_bitmap` on LP64, 24 bytes.
-    public static let bitmapSize: UInt32 = 24
-    /// `struct vfio_iommu_type1_dirty_bitmap` header, 8 bytes.
-    public static let dirtyBitmapMinSize: UInt32 = 8
-    /// `struct vfio_iommu_type1_dirty_bitmap_get`, 40 bytes.
-    public static let dirtyBitmapGetSize: UInt32 = 40
-    /// `struct vfio_iommu_type1_info`, 24 bytes (explicit pad since 6.6).
-    public static let iommuInfoSize: UInt32 = 24
+    /// Struct sizes the argsz checks use (the layouts are in ``UAPI``).
+    public static let dmaMapSize = UInt32(UAPI.DMAMap.size)
+    public static let dmaUnmapMinSize = UInt32(UAPI.DMAUnmap.size)
+    public static let bitmapSize = UInt32(UAPI.Bitmap.size)
+    public static let dirtyBitmapMinSize = UInt32(UAPI.DirtyBitmap.size)
+    public static let dirtyBitmapGetSize = UInt32(UAPI.DirtyBitmap.Range.size)
+    public static let iommuInfoSize = UInt32(UAPI.IOMMUInfoLayout.size)
 
     /// Extension ids for `VFIO_CHECK_EXTENSION` / types for `VFIO_SET_IOMMU`.
     public static let extensionNames: [(UInt64, String)] = [
