@@ -38,6 +38,7 @@ struct UAPITests {
 
     @Test("flag and capability values")
     func flags() {
+        #expect(VFIOUAPI.mapFlagVAddr == cvfio_DMA_MAP_FLAG_VADDR)
         #expect(VFIOUAPI.unmapFlagGetDirtyBitmap == cvfio_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP)
         #expect(VFIOUAPI.unmapFlagAll == cvfio_DMA_UNMAP_FLAG_ALL)
         #expect(VFIOUAPI.unmapFlagVAddr == cvfio_DMA_UNMAP_FLAG_VADDR)

@@ -12,61 +12,20 @@ struct UnmapOutcome {
     var bitmapOut: BitmapBytes?
 }
 
-/// MAP_DMA and UNMAP_DMA (`docs/kernel-rules.md#unmap-with-bitmap`,
-/// `docs/kernel-rules.md#map-while-tracking`).
+/// UNMAP_DMA, split as the kernel splits it: the ioctl's argument checks
+/// (`vfio_iommu_type1_unmap_dma`), then under the lock `vfio_dma_do_unmap`
+/// with its VADDR branch (invalidating vaddrs, no mapping removed) and its
+/// removal loop, which reports each mapping's bits through
+/// `update_user_bitmap` before `vfio_remove_dma`
+/// (`docs/kernel-rules.md#unmap-with-bitmap`, `docs/kernel-rules.md#unmap-order`).
 extension BitmapEngine {
-    /// `vfio_iommu_type1_map_dma` and `vfio_dma_do_map`, checks in the
-    /// kernel's order.
-    func mapDMA(_ t: Type1State, _ x: MapDMA) -> CallResult {
-        guard x.argsz >= VFIOUAPI.dmaMapSize, x.flags & ~profile.mapFlagMask == 0 else { return .error(EINVAL) }
-        let prot = x.flags & 3
-        let setVAddr = x.flags & 4 != 0
-        if (prot != 0 && setVAddr) || (prot == 0 && !setVAddr) { return .error(EINVAL) }
-        let pgsize = t.pgsize
-        guard x.size != 0, (x.size | x.iova | x.vaddr.pageOffset) & (pgsize - 1) == 0 else { return .error(EINVAL) }
-        let last = x.iova &+ (x.size - 1)
-        guard last >= x.iova else { return .error(EINVAL) }
-        let existing = t.mappings.firstOverlapping(x.iova, last)
-        if setVAddr {
-            // UPDATE_VADDR: restore the vaddr of an invalidated mapping.
-            guard let m = existing else { return .error(ENOENT) }
-            guard t.vaddrInvalid.contains(m.iova), m.iova == x.iova, m.size == x.size else { return .error(EINVAL) }
-            t.vaddrInvalid.remove(m.iova)
-            return .ok(0)
-        }
-        if existing != nil { return .error(EEXIST) }
-        guard t.dmaAvail > 0 else { return .error(ENOSPC) }
-        if !t.iovaRanges.isEmpty && !t.iovaRanges.contains(where: { $0.contains(x.iova) && $0.contains(last) }) {
-            return .error(EINVAL)
-        }
-        let iommuMapped = t.hasIOMMUDomain
-        if iommuMapped {
-            // vfio_pin_map_dma pins the whole range: a pointer that is not
-            // user memory, read-only memory for a writable mapping, or a
-            // range that runs into a hole fails to pin.
-            let ok: Bool
-            switch x.vaddr.pointerClass {
-            case .valid: ok = true
-            case .readOnly: ok = prot & 2 == 0
-            case .null, .unmapped, .kernel: ok = false
-            }
-            if !ok || (x.vaddr.accessibleBytes.map { $0 < x.size } ?? false) { return .error(EFAULT) }
-        }
-        let m = DMAMapping(iova: x.iova, size: x.size, vaddr: x.vaddr, prot: prot, iommuMapped: iommuMapped)
-        if t.tracking, let e = allocateBitmap(m, t) { return .error(e) }
-        t.mappings.insert(m)
-        t.dmaAvail -= 1
-        return .ok(0)
-    }
-
-    /// `vfio_iommu_type1_unmap_dma` and `vfio_dma_do_unmap`.
+    /// `vfio_iommu_type1_unmap_dma`: `argsz`, known flags, GET_DIRTY_BITMAP
+    /// alone, and for the bitmap its own `argsz`, pointer and size bounds.
     func unmapDMA(_ t: Type1State, _ x: UnmapDMA) -> UnmapOutcome {
         func fail(_ e: Int32) -> UnmapOutcome { UnmapOutcome(result: .error(e)) }
         let wantsBitmap = x.flags & VFIOUAPI.unmapFlagGetDirtyBitmap != 0
-        let all = x.flags & VFIOUAPI.unmapFlagAll != 0
-        let vaddr = x.flags & VFIOUAPI.unmapFlagVAddr != 0
         guard x.argsz >= VFIOUAPI.dmaUnmapMinSize, x.flags & ~profile.unmapFlagMask == 0 else { return fail(EINVAL) }
-        if wantsBitmap && (all || vaddr) { return fail(EINVAL) }
+        if wantsBitmap && x.flags & (VFIOUAPI.unmapFlagAll | VFIOUAPI.unmapFlagVAddr) != 0 { return fail(EINVAL) }
         if wantsBitmap {
             guard x.argsz >= VFIOUAPI.dmaUnmapMinSize + VFIOUAPI.bitmapSize else { return fail(EINVAL) }
             guard let b = x.bitmap else { return fail(EFAULT) }
@@ -74,7 +33,18 @@ extension BitmapEngine {
             let shift = UInt64(b.pgsize.trailingZeroBitCount & 63)
             guard VFIOLimits.bitmapSizeIsValid(npages: x.size >> shift, size: b.size) else { return fail(EINVAL) }
         }
-        // vfio_dma_do_unmap, under the lock.
+        return doUnmap(t, x)
+    }
+
+    /// `vfio_dma_do_unmap`: alignment and range checks (ALL is iova 0 size
+    /// 0), the bitmap's page size and tracking state, v16's exact-mapping
+    /// rule or v2's no-bisect rule, then the VADDR branch or the removal
+    /// loop in the profile's order.
+    func doUnmap(_ t: Type1State, _ x: UnmapDMA) -> UnmapOutcome {
+        func fail(_ e: Int32) -> UnmapOutcome { UnmapOutcome(result: .error(e)) }
+        let wantsBitmap = x.flags & VFIOUAPI.unmapFlagGetDirtyBitmap != 0
+        let all = x.flags & VFIOUAPI.unmapFlagAll != 0
+        let vaddr = x.flags & VFIOUAPI.unmapFlagVAddr != 0
         if vaddr && profile.vaddrGuards && t.hasEmulatedGroups { return fail(EBUSY) }
         let pgsize = t.pgsize
         guard x.iova & (pgsize - 1) == 0 else { return fail(EINVAL) }
@@ -106,29 +76,41 @@ extension BitmapEngine {
             if let m = t.mappings.containing(x.iova), m.iova != x.iova { return fail(EINVAL) }
             if let m = t.mappings.containing(last), m.last != last { return fail(EINVAL) }
         }
-
+        if vaddr { return invalidateVaddrs(t, x, last: last) }
         var buffer = report ? UserBitmapBuffer(size: x.bitmap!.size, prior: x.bitmap!.prior, pointer: x.bitmap!.data) : nil
-        var unmapped: UInt64 = 0
-        var removed: ArraySlice<DMAMapping> = []
-        var result = CallResult.ok(0)
-        let candidates = t.mappings.overlapping(x.iova, last)
-        if vaddr {
-            var marked: [UInt64] = []
-            for m in candidates {
-                if !t.v2 && x.iova > m.iova { break }
-                if t.vaddrInvalid.contains(m.iova) {
-                    for iova in marked { t.vaddrInvalid.remove(iova) }
-                    return UnmapOutcome(result: .error(EINVAL))
-                }
-                t.vaddrInvalid.insert(m.iova)
-                marked.append(m.iova)
-                unmapped &+= m.size
-            }
-            return UnmapOutcome(result: .ok(0), sizeOut: unmapped)
-        }
         if profile.unmapInTreeOrder {
             return unmapInTreeOrder(t, x, last: last, report: report, buffer: &buffer)
         }
+        return unmapInIOVAOrder(t, x, last: last, report: report, buffer: &buffer)
+    }
+
+    /// The VADDR branch of `vfio_dma_do_unmap`: every mapping in range gets
+    /// its vaddr invalidated (mappings stay); one already invalid undoes
+    /// the call's marks and is EINVAL. `unmap.size` is the bytes covered.
+    private func invalidateVaddrs(_ t: Type1State, _ x: UnmapDMA, last: UInt64) -> UnmapOutcome {
+        var marked: [UInt64] = []
+        var covered: UInt64 = 0
+        for m in t.mappings.overlapping(x.iova, last) {
+            if !t.v2 && x.iova > m.iova { break }
+            if t.vaddrInvalid.contains(m.iova) {
+                for iova in marked { t.vaddrInvalid.remove(iova) }
+                return UnmapOutcome(result: .error(EINVAL))
+            }
+            t.vaddrInvalid.insert(m.iova)
+            marked.append(m.iova)
+            covered &+= m.size
+        }
+        return UnmapOutcome(result: .ok(0), sizeOut: covered)
+    }
+
+    /// The removal loop from 5.12 (40ae9b807b89): mappings in ascending
+    /// IOVA order, each reported then removed; a fault stops it with the
+    /// earlier mappings gone.
+    private func unmapInIOVAOrder(_ t: Type1State, _ x: UnmapDMA, last: UInt64, report: Bool,
+                                  buffer: inout UserBitmapBuffer?) -> UnmapOutcome {
+        var unmapped: UInt64 = 0
+        var result = CallResult.ok(0)
+        let candidates = t.mappings.overlapping(x.iova, last)
         var end = candidates.startIndex
         for m in candidates {
             if !t.v2 && x.iova > m.iova { break }
@@ -139,7 +121,7 @@ extension BitmapEngine {
             unmapped &+= m.size
             end += 1
         }
-        removed = candidates[candidates.startIndex..<end]
+        let removed = candidates[candidates.startIndex..<end]
         for m in removed { freeBitmap(m) }
         t.mappings.remove(consecutive: removed)
         t.dmaAvail += UInt32(removed.count)
@@ -147,19 +129,7 @@ extension BitmapEngine {
                             bitmapOut: buffer.flatMap { readableContents($0, x.bitmap!) })
     }
 
-    /// One mapping's turn in the unmap loop, before it is removed: a
-    /// mapping with pinned pages has the vendor driver told to unpin
-    /// (vfio_notify_dma_unmap), which it does, its dirty bits staying; then
-    /// its bits go to the caller's bitmap. False on a fault.
-    private func releaseForUnmap(_ m: DMAMapping, _ t: Type1State, _ x: UnmapDMA, report: Bool,
-                                 buffer: inout UserBitmapBuffer?) -> Bool {
-        m.pinned.removeAll()
-        guard report else { return true }
-        let base = profile.queryRange == .exactSingleMapping ? m.iova : x.iova
-        return writeUserBitmap(m, t, base: base, into: &buffer!)
-    }
-
-    /// The pre-5.12 unmap loop: `while ((dma = vfio_find_dma(iommu, iova,
+    /// The pre-5.12 removal loop: `while ((dma = vfio_find_dma(iommu, iova,
     /// size)))`, each mapping found from the tree's root, reported and
     /// removed before the next is looked for.
     private func unmapInTreeOrder(_ t: Type1State, _ x: UnmapDMA, last: UInt64, report: Bool,
@@ -180,6 +150,18 @@ extension BitmapEngine {
         }
         return UnmapOutcome(result: result, sizeOut: result.isSuccess ? unmapped : nil,
                             bitmapOut: buffer.flatMap { readableContents($0, x.bitmap!) })
+    }
+
+    /// One mapping's turn in the removal loop, before `vfio_remove_dma`: a
+    /// mapping with pinned pages has the vendor driver told to unpin
+    /// (`vfio_notify_dma_unmap`), which it does, its dirty bits staying;
+    /// then its bits go to the caller's bitmap. False on a fault.
+    private func releaseForUnmap(_ m: DMAMapping, _ t: Type1State, _ x: UnmapDMA, report: Bool,
+                                 buffer: inout UserBitmapBuffer?) -> Bool {
+        m.pinned.removeAll()
+        guard report else { return true }
+        let base = profile.queryRange == .exactSingleMapping ? m.iova : x.iova
+        return writeUserBitmap(m, t, base: base, into: &buffer!)
     }
 
     /// `update_user_bitmap` for mapping `m` into the caller's buffer, with
