@@ -53,30 +53,24 @@ public final class Recorder {
     private var pendingSince: [pid_t: UInt64] = [:]
     /// The kernel's pin events, when recording them (`--pins`).
     private let pins: KernelPinTracer?
-    /// Events waiting to be merged in time order (with `pins` only), with
-    /// their arrival order to keep ties stable.
-    private var held: [(event: Event, order: UInt64)] = []
-    private var arrivals: UInt64 = 0
+    /// Events waiting to be merged in time order (with `pins` only).
+    private var merge = EventMerge()
     /// When the kernel's buffers are next read: every 250 ms, whether the
     /// loop is woken by the ticker or busy with stops.
     private var nextMerge: UInt64 = 0
-    /// How many held events make a merge happen before its time (doubles
-    /// while a call in flight keeps them from being written).
-    private var mergeThreshold = 4096
     /// Groups the program opened: kernel events of other groups (another
     /// program's devices) are left out.
-    private var openedGroups: Set<UInt32> = []
+    var openedGroups: Set<UInt32> = []
     /// Kernel events left out because their group is not the program's.
     public private(set) var otherGroupsEvents: UInt64 = 0
-    private var tracees: Set<pid_t> = []
+    var tracees: Set<pid_t> = []
     /// Threads whose first stop (the automatic attach) is still to come.
     private var fresh: Set<pid_t> = []
-    /// Device fds from GET_DEVICE_FD → the group number they belong to, so
-    /// that the vfiotrace_pin test device's requests become pin events.
-    private var deviceGroup: [Int32: UInt32] = [:]
+    /// Decodes syscalls at entry (and knows the test device's fds).
+    private var entries: SyscallEntry
     /// Attached to a running process: no seccomp filter, every syscall
     /// stops at entry and exit (PTRACE_SYSCALL).
-    private var stepping = false
+    var stepping = false
     /// Threads stopped inside a syscall (stepping mode).
     private var inSyscall: Set<pid_t> = []
     /// Set by SIGINT/SIGTERM in attach mode: detach everything and stop.
@@ -89,214 +83,133 @@ public final class Recorder {
     public init(writer: TraceWriter, pins: KernelPinTracer? = nil) {
         self.writer = writer
         self.pins = pins
-    }
-
-    /// The trace header for a recording on this host.
-    public static func header(tool: String, pins: Bool = false) -> TraceHeader {
-        var u = utsname()
-        uname(&u)
-        let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let node = withUnsafeBytes(of: &u.nodename) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return TraceHeader(kernelRelease: release, host: node, tool: tool, captureMode: pins ? "ptrace+kprobes" : "ptrace",
-                           createdAt: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
-    }
-
-    static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
-
-    /// Ignores `sig` in the recorder; true when it was not ignored before,
-    /// so that `run(_:resetSignals:)` should give it back to the program.
-    public static func ignoreInRecorder(_ sig: Int32) -> Bool {
-        crec_ignore_signal(sig) == 0
-    }
-
-    /// Runs `argv` to its end under the recorder. `resetSignals`: signals
-    /// the recorder ignores for itself that the program gets back at their
-    /// default.
-    public func run(_ argv: [String], resetSignals: [Int32] = []) throws -> Outcome {
-        var err: Int32 = 0
-        var cargs = argv.map { strdup($0) } + [nil]
-        defer { for p in cargs { free(p) } }
-        let child = crec_spawn(argv[0], &cargs, resetSignals, Int32(resetSignals.count), &err)
-        guard child > 0 else { throw RecordError.spawn(argv[0], err) }
-        var kind: Int32 = 0, value: Int32 = 0, event: Int32 = 0, sysStop: Int32 = 0
-        // The child stops itself before installing its filter and exec'ing.
-        guard crec_wait(&kind, &value, &event, &sysStop) == child, kind == 2 else {
-            throw RecordError.trace("\(argv[0]) did not stop for the tracer")
-        }
-        guard crec_set_options(child, 1) == 0 else { throw RecordError.trace("PTRACE_SETOPTIONS: \(String(cString: strerror(errno)))") }
-        tracees = [child]
-        _ = crec_cont(child, 0)
-        return try loop(main: child)
-    }
-
-    /// Attaches to every thread of running process `pid` and records until
-    /// it exits or SIGINT/SIGTERM asks the recorder to detach, leaving the
-    /// process running. Without a seccomp filter (it cannot be added to a
-    /// running process) every syscall of the tracee stops twice.
-    public func attach(_ pid: pid_t) throws -> Outcome {
-        stepping = true
-        guard let names = directoryEntries("/proc/\(pid)/task") else { throw RecordError.trace("no process \(pid)") }
-        let tids = names.compactMap { pid_t($0) }
-        for t in tids {
-            guard crec_attach(t) == 0 else {
-                let e = errno
-                for a in tracees { _ = crec_detach(a, 0) }
-                throw RecordError.trace("cannot attach to thread \(t) of \(pid): \(String(cString: strerror(e))) (root, or ptrace_scope?)")
-            }
-            tracees.insert(t)
-        }
-        openedGroups = TraceeMemory(pid: pid).openGroups()
-        var sa = sigaction()
-        sa.__sigaction_handler.sa_handler = { _ in Recorder.detachRequested = 1 }
-        sigemptyset(&sa.sa_mask)
-        sigaction(SIGINT, &sa, nil)
-        sigaction(SIGTERM, &sa, nil)
-        // A parent may have started us with these blocked.
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
-        return try loop(main: pid)
+        entries = SyscallEntry(kernelPins: pins != nil)
     }
 
     /// Resumes a tracee: to its next syscall stop in stepping mode, else to
     /// its next filter stop.
-    private func resume(_ pid: pid_t, _ sig: Int32 = 0) {
+    func resume(_ pid: pid_t, _ sig: Int32 = 0) {
         _ = stepping ? crec_syscall_step(pid, sig) : crec_cont(pid, sig)
     }
 
-    /// Wakes `waitpid` every 250 ms so that the writer can close a frame
-    /// while the tracee is idle.
-    private func startTicker() {
-        var sa = sigaction()
-        sa.__sigaction_handler.sa_handler = { _ in }
-        sigemptyset(&sa.sa_mask)
-        sa.sa_flags = 0 // no SA_RESTART: waitpid returns EINTR
-        sigaction(SIGALRM, &sa, nil)
-        // A parent may have started us with SIGALRM blocked.
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGALRM)
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
-        var t = itimerval(it_interval: timeval(tv_sec: 0, tv_usec: 250_000), it_value: timeval(tv_sec: 0, tv_usec: 250_000))
-        setitimer(Int32(ITIMER_REAL.rawValue), &t, nil)
-    }
-
-    private func stopTicker() {
-        var t = itimerval()
-        setitimer(Int32(ITIMER_REAL.rawValue), &t, nil)
-    }
-
-    private func loop(main: pid_t) throws -> Outcome {
-        startTicker()
-        defer { stopTicker() }
+    func loop(main: pid_t) throws -> Outcome {
+        RecorderClock.startTicker()
+        defer { RecorderClock.stopTicker() }
         var exitStatus: Int32 = 0
         while !tracees.isEmpty {
-            var kind: Int32 = 0, value: Int32 = 0, event: Int32 = 0, sysStop: Int32 = 0
-            let pid = crec_wait(&kind, &value, &event, &sysStop)
-            if pid < 0 {
-                if errno == EINTR {
-                    writing { try mergeHeld(final: false); try writer.flushIfDue() }
-                    if Recorder.detachRequested != 0 { beginDetach() }
-                    continue
-                }
+            let stop = TraceeStop.next()
+            switch stop {
+            case .interrupted:
+                writing { try mergeHeld(final: false); try writer.flushIfDue() }
+                if Recorder.detachRequested != 0 { beginDetach() }
+                continue
+            case .noTracees:
                 break
+            default:
+                if pins != nil, RecorderClock.now() >= nextMerge { writing { try mergeHeld(final: false) } }
             }
-            if pins != nil, Self.now() >= nextMerge { writing { try mergeHeld(final: false) } }
-            switch kind {
-            case 0, 1:
-                // Exited, or killed: a call it was in leaves no event.
-                tracees.remove(pid)
-                pending[pid] = nil
-                pendingSince[pid] = nil
-                inSyscall.remove(pid)
-                if pid == main { exitStatus = kind == 0 ? value : 128 + value }
+            guard let pid = stop.pid else { break }
+            switch stop {
+            case .exited(_, let status):
+                // A call it was in leaves no event.
+                forget(pid)
+                if pid == main { exitStatus = status }
+                continue
+            case .killed(_, let signal):
+                forget(pid)
+                if pid == main { exitStatus = 128 + signal }
                 continue
             default:
                 break
             }
-            if detaching && kind == 2 {
-                _ = crec_detach(pid, event == 0 && sysStop == 0 && value != SIGSTOP && value != SIGTRAP ? value : 0)
-                tracees.remove(pid)
-                pending[pid] = nil
-                pendingSince[pid] = nil
-                inSyscall.remove(pid)
+            if detaching {
+                _ = crec_detach(pid, stop.signalToDeliverOnDetach)
+                forget(pid)
                 continue
             }
-            if stepping && sysStop != 0 {
-                var sc = crec_syscall()
-                if inSyscall.remove(pid) == nil {
-                    // Entry.
-                    inSyscall.insert(pid)
-                    if crec_get_syscall(pid, &sc) == 0, let call = entry(pid, sc) { pending[pid] = call; pendingSince[pid] = Self.now() }
-                } else if let call = pending.removeValue(forKey: pid), crec_get_syscall(pid, &sc) == 0,
-                          let body = call.finish(sc.ret, TraceeMemory(pid: pid)) {
-                    writing { try record(body, tid: pid, since: pendingSince.removeValue(forKey: pid)) }
-                }
-                resume(pid)
-                continue
-            }
-            if event == Int32(CREC_EVENT_SECCOMP) {
-                var sc = crec_syscall()
-                if crec_get_syscall(pid, &sc) == 0, let call = entry(pid, sc) {
-                    pending[pid] = call
-                    pendingSince[pid] = Self.now()
-                    _ = crec_syscall_step(pid, 0)
-                } else {
-                    _ = crec_cont(pid, 0)
-                }
-            } else if sysStop != 0 {
-                // The exit of a call stopped at entry.
-                var sc = crec_syscall()
-                if let call = pending.removeValue(forKey: pid), crec_get_syscall(pid, &sc) == 0,
-                   let body = call.finish(sc.ret, TraceeMemory(pid: pid)) {
-                    writing { try record(body, tid: pid, since: pendingSince.removeValue(forKey: pid)) }
-                }
-                _ = crec_cont(pid, 0)
-            } else if event == Int32(CREC_EVENT_FORK) || event == Int32(CREC_EVENT_VFORK) || event == Int32(CREC_EVENT_CLONE) {
-                let child = pid_t(crec_event_msg(pid))
-                if !tracees.contains(child) { tracees.insert(child); fresh.insert(child) }
-                resume(pid)
-            } else if event == Int32(CREC_EVENT_EXEC) {
-                // A thread other than the leader that execs takes over the
-                // leader's pid; its old id is gone without an exit report,
-                // neither it nor the leader is in a VFIO call any more, and
-                // the execve's exit stop will come under the leader's pid
-                // (stepping must not take it for an entry).
-                let former = pid_t(crec_event_msg(pid))
-                if former != pid {
-                    tracees.remove(former)
-                    fresh.remove(former)
-                    for t in [former, pid] { pending[t] = nil; pendingSince[t] = nil }
-                    inSyscall.remove(former)
-                    if stepping { inSyscall.insert(pid) }
-                }
-                resume(pid)
-            } else if event != 0 {
-                // exit, PTRACE_INTERRUPT and group-stop events: nothing to record.
-                resume(pid)
-            } else if value == SIGSTOP && (fresh.contains(pid) || !tracees.contains(pid)) {
-                // A new thread or process's first stop.
-                fresh.remove(pid)
-                tracees.insert(pid)
-                resume(pid)
-            } else {
-                // A signal for the tracee: deliver it.
-                resume(pid, value == SIGTRAP ? 0 : value)
-            }
+            handle(stop, pid)
         }
         if let pins {
-            for k in pins.finish() { hold(Event(time: k.time, tid: k.tid, k.body)) }
+            for k in pins.finish() { merge.hold(Event(time: k.time, tid: k.tid, k.body)) }
         }
         writing { try mergeHeld(final: true); try writer.close() }
         return Outcome(exitStatus: exitStatus, events: seq, writeFailure: writeFailure)
+    }
+
+    /// One stop of a live tracee: record what it finishes, resume it.
+    private func handle(_ stop: TraceeStop, _ pid: pid_t) {
+        switch stop {
+        case .syscall where stepping:
+            if inSyscall.remove(pid) == nil {
+                inSyscall.insert(pid)
+                enter(pid)
+            } else {
+                exit(pid)
+            }
+            resume(pid)
+        case .seccomp:
+            // Launch mode: step the call to its exit only when it is recorded.
+            if enter(pid) { _ = crec_syscall_step(pid, 0) } else { _ = crec_cont(pid, 0) }
+        case .syscall:
+            // The exit of a call stopped at entry by the filter.
+            exit(pid)
+            _ = crec_cont(pid, 0)
+        case .newChild(_, let child):
+            if !tracees.contains(child) { tracees.insert(child); fresh.insert(child) }
+            resume(pid)
+        case .exec(_, let former):
+            // A thread other than the leader that execs takes over the
+            // leader's pid; its old id is gone without an exit report,
+            // neither it nor the leader is in a VFIO call any more, and
+            // the execve's exit stop will come under the leader's pid
+            // (stepping must not take it for an entry).
+            if former != pid {
+                forget(former)
+                fresh.remove(former)
+                pending[pid] = nil
+                pendingSince[pid] = nil
+                if stepping { inSyscall.insert(pid) }
+            }
+            resume(pid)
+        case .signal(_, SIGSTOP) where fresh.contains(pid) || !tracees.contains(pid):
+            // A new thread or process's first stop.
+            fresh.remove(pid)
+            tracees.insert(pid)
+            resume(pid)
+        case .signal(_, let sig):
+            // A signal for the tracee: deliver it.
+            resume(pid, sig == SIGTRAP ? 0 : sig)
+        default:
+            // Exit, PTRACE_INTERRUPT and group-stop events: nothing to record.
+            resume(pid)
+        }
+    }
+
+    /// A syscall at entry: true when it will be recorded at its exit.
+    @discardableResult
+    private func enter(_ pid: pid_t) -> Bool {
+        guard writeFailure == nil else { return false }
+        var sc = crec_syscall()
+        guard crec_get_syscall(pid, &sc) == 0, let call = entries.decode(pid, sc) else { return false }
+        pending[pid] = call
+        pendingSince[pid] = RecorderClock.now()
+        return true
+    }
+
+    /// A syscall at exit: its event, when it was entered as one.
+    private func exit(_ pid: pid_t) {
+        var sc = crec_syscall()
+        guard let call = pending.removeValue(forKey: pid), crec_get_syscall(pid, &sc) == 0,
+              let body = call.finish(sc.ret, TraceeMemory(pid: pid)) else { return }
+        writing { try record(body, tid: pid, since: pendingSince.removeValue(forKey: pid)) }
+    }
+
+    /// A thread that is gone (exited, killed, detached, replaced by exec).
+    private func forget(_ pid: pid_t) {
+        tracees.remove(pid)
+        pending[pid] = nil
+        pendingSince[pid] = nil
+        inSyscall.remove(pid)
     }
 
     /// Stops every thread; each is detached at its stop.
@@ -314,42 +227,27 @@ public final class Recorder {
         guard writeFailure == nil else { return }
         do { try step() } catch {
             writeFailure = "writing the trace failed after \(seq) events: \(error)"
-            held = []
+            merge.drop()
             if stepping { beginDetach() }
         }
-    }
-
-    private func hold(_ e: Event) {
-        held.append((e, arrivals))
-        arrivals += 1
     }
 
     /// Reads the kernel's pin events and writes, in time order, every held
     /// event that nothing still unread can precede; `final` writes them all.
     private func mergeHeld(final: Bool) throws {
         guard let pins else { return }
-        var watermark = UInt64.max
-        if !final {
-            // A kernel event is in its buffer within microseconds of its
-            // timestamp; 2 ms of margin covers a probe still being written.
-            let now = Self.now()
-            watermark = now &- 2_000_000
-            for k in pins.drain() { hold(Event(time: k.time, tid: k.tid, k.body)) }
-            // Calls in flight hold back what came after them, but for a
-            // second at most: a call that blocks longer (or a kernel call
-            // whose return was lost) must not hold every other event in
-            // memory. Its event is then written when it ends, after events
-            // stamped later (times are signed deltas in the trace).
-            let patience: UInt64 = 1_000_000_000
-            for t in pendingSince.values where now &- t < patience { watermark = min(watermark, t) }
-            if let t = pins.oldestOpenCall, now &- t < patience { watermark = min(watermark, t) }
+        let ready: [Event]
+        if final {
+            ready = merge.releaseAll()
+        } else {
+            // The time before the read: what the kernel stamped before it
+            // is in the buffers by now.
+            let now = RecorderClock.now()
+            for k in pins.drain() { merge.hold(Event(time: k.time, tid: k.tid, k.body)) }
+            ready = merge.release(now: now, callsInFlightSince: pendingSince.values, oldestOpenKernelCall: pins.oldestOpenCall)
         }
-        held.sort { ($0.event.time, $0.order) < ($1.event.time, $1.order) }
-        let ready = final ? held.count : held.firstIndex { $0.event.time >= watermark } ?? held.count
-        for (e, _) in held[0..<ready] { try emit(e) }
-        held.removeFirst(ready)
-        nextMerge = Self.now() &+ 250_000_000
-        mergeThreshold = max(4096, held.count * 2)
+        for e in ready { try emit(e) }
+        nextMerge = RecorderClock.now() &+ 250_000_000
     }
 
     /// Writes one event in its final place, leaving out kernel events of
@@ -368,72 +266,10 @@ public final class Recorder {
 
     /// Appends an event, remembering which group a new device fd is in.
     private func record(_ body: EventBody, tid: pid_t, since: UInt64?) throws {
-        if case .groupGetDeviceFD(let x) = body, let dev = x.result?.value,
-           let (_, group) = TraceeMemory(pid: tid).vfioKind(x.fd), let group {
-            deviceGroup[Int32(truncatingIfNeeded: dev)] = group
-        }
-        let e = Event(time: since ?? Self.now(), tid: UInt32(tid), body)
+        entries.note(body, tid: tid)
+        let e = Event(time: since ?? RecorderClock.now(), tid: UInt32(tid), body)
         guard pins != nil else { return try emit(e) }
-        hold(e)
-        if held.count >= mergeThreshold { try mergeHeld(final: false) }
-    }
-
-    /// A syscall stopped at entry by the filter: what to record at its exit.
-    private func entry(_ pid: pid_t, _ sc: crec_syscall) -> PendingCall? {
-        guard writeFailure == nil else { return nil }
-        let mem = TraceeMemory(pid: pid)
-        switch sc.nr {
-        case crec_nr_ioctl:
-            let fd = Int32(truncatingIfNeeded: sc.args.0)
-            let request = sc.args.1 & 0xffff_ffff
-            guard let target = mem.fdTarget(fd), let (kind, group) = TraceeMemory.vfioKind(ofTarget: target) else { return nil }
-            if kind == .device, pins == nil, let g = deviceGroup[fd],
-               let call = IoctlDecoder.pinDevice(group: g, request: request, arg: sc.args.2, mem: mem) {
-                return Self.unlessReplaced(call, fd: fd, target: target, what: "ioctl 0x\(String(request, radix: 16))")
-            }
-            let call = IoctlDecoder.entry(fd: fd, kind: kind, group: group, request: request, arg: sc.args.2, mem: mem)
-            return Self.unlessReplaced(call, fd: fd, target: target, what: "ioctl 0x\(String(request, radix: 16))")
-        case crec_nr_open, crec_nr_openat:
-            let pathArg = sc.nr == crec_nr_open ? sc.args.0 : sc.args.1
-            guard let path = mem.string(pathArg), path.hasPrefix("/dev/vfio/") else { return nil }
-            return PendingCall { r, _ in .open(Open(path: path, result: callResult(r))) }
-        case crec_nr_close:
-            let fd = Int32(truncatingIfNeeded: sc.args.0)
-            guard let target = mem.fdTarget(fd), TraceeMemory.vfioKind(ofTarget: target) != nil else { return nil }
-            let call = PendingCall { r, _ in .close(Close(fd: fd, result: callResult(r))) }
-            return Self.unlessReplaced(call, fd: fd, target: target, what: "close")
-        default:
-            return nil
-        }
-    }
-
-    /// The fd is classified when the call stops at entry, but another
-    /// thread can close it and open something else under its number
-    /// before the kernel looks it up: the call then reaches the other
-    /// file (ENOTTY from /dev/null) or none (EBADF). When a call fails and
-    /// its fd no longer names the file it named at entry, the kernel may
-    /// have used either, so the call is kept as a marker, not as a VFIO
-    /// event a replay would hold against VFIO. (Successful calls are not
-    /// checked: that would cost a readlink per call, and a VFIO request
-    /// succeeding on a file that replaced a VFIO fd is not a case seen.)
-    static func unlessReplaced(_ call: PendingCall, fd: Int32, target: String, what: String) -> PendingCall {
-        PendingCall { ret, mem in
-            guard ret < 0, ret >= -4095 else { return call.finish(ret, mem) }
-            let now = mem.fdTarget(fd)
-            guard now != target else { return call.finish(ret, mem) }
-            return .marker(Marker("\(what) on fd \(fd) -> \(ErrnoName.name(Int32(-ret))): fd \(fd) was \(now.map { "reused for \($0)" } ?? "closed") during the call (it was \(target) at entry); the kernel may have used either file, so the call is kept as this note"))
-        }
-    }
-}
-
-extension EventBody {
-    /// The group of a kernel-side event (pin, unpin, dma_rw); nil for calls.
-    var kernelEventGroup: UInt32? {
-        switch self {
-        case .pin(let x): x.group
-        case .unpin(let x): x.group
-        case .dmaRW(let x): x.group
-        default: nil
-        }
+        merge.hold(e)
+        if merge.count >= merge.threshold { try mergeHeld(final: false) }
     }
 }
