@@ -68,6 +68,9 @@ public final class Recorder {
     private var fresh: Set<pid_t> = []
     /// Decodes syscalls at entry (and knows the test device's fds).
     private var entries: SyscallEntry
+    /// Closes seen entering, by fd number (any thread, any process): a
+    /// failed call on an fd closed meanwhile is kept as a note.
+    private var closesEntered: [Int32: UInt64] = [:]
     /// Attached to a running process: no seccomp filter, every syscall
     /// stops at entry and exit (PTRACE_SYSCALL).
     var stepping = false
@@ -190,7 +193,12 @@ public final class Recorder {
     private func enter(_ pid: pid_t) -> Bool {
         guard writeFailure == nil else { return false }
         var sc = crec_syscall()
-        guard crec_get_syscall(pid, &sc) == 0, let call = entries.decode(pid, sc) else { return false }
+        guard crec_get_syscall(pid, &sc) == 0 else { return false }
+        // Counted for every close, decoded or not, before anything else:
+        // the close is stopped here until resumed, so it cannot yet have
+        // taken effect.
+        if sc.nr == crec_nr_close { closesEntered[Int32(truncatingIfNeeded: sc.args.0), default: 0] &+= 1 }
+        guard let call = entries.decode(pid, sc, closes: { [unowned self] fd in self.closesEntered[fd] ?? 0 }) else { return false }
         pending[pid] = call
         pendingSince[pid] = RecorderClock.now()
         return true

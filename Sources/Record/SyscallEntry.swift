@@ -18,8 +18,14 @@ struct SyscallEntry {
     init(kernelPins: Bool) { self.kernelPins = kernelPins }
 
     /// What to record at the exit of syscall `sc` of thread `pid`, or nil.
-    func decode(_ pid: pid_t, _ sc: crec_syscall) -> PendingCall? {
+    /// `closes(fd)` counts the closes of fd number `fd` the recorder has
+    /// seen enter so far (any thread): a failed call during which it grew
+    /// may have reached another file.
+    func decode(_ pid: pid_t, _ sc: crec_syscall, closes: @escaping (Int32) -> UInt64) -> PendingCall? {
         let mem = TraceeMemory(pid: pid)
+        func guarded(_ call: PendingCall, fd: Int32, target: String, what: String) -> PendingCall {
+            Self.unlessReplaced(call, fd: fd, target: target, what: what, closesAtEntry: closes(fd), closes: closes)
+        }
         switch sc.nr {
         case crec_nr_ioctl:
             let fd = Int32(truncatingIfNeeded: sc.args.0)
@@ -28,10 +34,10 @@ struct SyscallEntry {
             let what = "ioctl 0x\(String(request, radix: 16))"
             if kind == .device, !kernelPins, let g = deviceGroup[fd],
                let call = IoctlDecoder.pinDevice(group: g, request: request, arg: sc.args.2, mem: mem) {
-                return Self.unlessReplaced(call, fd: fd, target: target, what: what)
+                return guarded(call, fd: fd, target: target, what: what)
             }
             let call = IoctlDecoder.entry(fd: fd, kind: kind, group: group, request: request, arg: sc.args.2, mem: mem)
-            return Self.unlessReplaced(call, fd: fd, target: target, what: what)
+            return guarded(call, fd: fd, target: target, what: what)
         case crec_nr_open, crec_nr_openat:
             let pathArg = sc.nr == crec_nr_open ? sc.args.0 : sc.args.1
             guard let path = mem.string(pathArg), path.hasPrefix("/dev/vfio/") else { return nil }
@@ -40,7 +46,7 @@ struct SyscallEntry {
             let fd = Int32(truncatingIfNeeded: sc.args.0)
             guard let target = mem.fdTarget(fd), TraceeMemory.vfioKind(ofTarget: target) != nil else { return nil }
             let call = PendingCall { r, _ in .close(Close(fd: fd, result: callResult(r))) }
-            return Self.unlessReplaced(call, fd: fd, target: target, what: "close")
+            return guarded(call, fd: fd, target: target, what: "close")
         default:
             return nil
         }
@@ -59,17 +65,24 @@ struct SyscallEntry {
     /// thread can close it and open something else under its number
     /// before the kernel looks it up: the call then reaches the other
     /// file (ENOTTY from /dev/null) or none (EBADF). When a call fails and
-    /// its fd no longer names the file it named at entry, the kernel may
-    /// have used either, so the call is kept as a marker, not as a VFIO
-    /// event a replay would hold against VFIO. (Successful calls are not
-    /// checked: that would cost a readlink per call, and a VFIO request
-    /// succeeding on a file that replaced a VFIO fd is not a case seen.)
-    static func unlessReplaced(_ call: PendingCall, fd: Int32, target: String, what: String) -> PendingCall {
+    /// its fd no longer names the file it named at entry, or a close of
+    /// that fd number entered meanwhile (the fd can be closed, reused and
+    /// reopened on the same path before the exit is seen), the kernel may
+    /// have used either file, so the call is kept as a marker, not as a
+    /// VFIO event a replay would hold against VFIO. A close that enters
+    /// stops its thread until the recorder resumes it, so it is counted
+    /// before it can take effect. (Successful calls are not checked: a
+    /// VFIO request succeeding on a file that replaced a VFIO fd is not a
+    /// case seen. A `dup2` onto the fd is not seen: it does not stop.)
+    static func unlessReplaced(_ call: PendingCall, fd: Int32, target: String, what: String,
+                               closesAtEntry: UInt64, closes: @escaping (Int32) -> UInt64) -> PendingCall {
         PendingCall { ret, mem in
             guard ret < 0, ret >= -4095 else { return call.finish(ret, mem) }
             let now = mem.fdTarget(fd)
-            guard now != target else { return call.finish(ret, mem) }
-            return .marker(Marker("\(what) on fd \(fd) -> \(ErrnoName.name(Int32(-ret))): fd \(fd) was \(now.map { "reused for \($0)" } ?? "closed") during the call (it was \(target) at entry); the kernel may have used either file, so the call is kept as this note"))
+            let closedMeanwhile = closes(fd) != closesAtEntry
+            guard now != target || closedMeanwhile else { return call.finish(ret, mem) }
+            let fate = now == target ? "closed and reopened as \(target)" : now.map { "reused for \($0)" } ?? "closed"
+            return .marker(Marker("\(what) on fd \(fd) -> \(ErrnoName.name(Int32(-ret))): fd \(fd) was \(fate) during the call (it was \(target) at entry); the kernel may have used either file, so the call is kept as this note"))
         }
     }
 }
