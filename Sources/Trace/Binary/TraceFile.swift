@@ -25,8 +25,21 @@ public final class TraceFile {
             close(fd)
             throw .io("cannot read", errno: EISDIR)
         }
-        self.fd = fd
+        self.fd = Self.outOfTheWay(fd)
         self.size = Int(st.st_size)
+    }
+
+    /// Input files are read while a replay opens real VFIO nodes, and a
+    /// kernel hands out the lowest free fd: an input held at fd 3 would
+    /// shift every real fd of the replay by one from the trace's own
+    /// numbering (and from recordings of earlier replays). So the input
+    /// moves above the range a VMM-like trace uses (64 and up).
+    static func outOfTheWay(_ fd: Int32) -> Int32 {
+        guard fd < 64 else { return fd }
+        let moved = fcntl(fd, F_DUPFD_CLOEXEC, 64)
+        guard moved >= 0 else { return fd }
+        close(fd)
+        return moved
     }
 
     deinit { close(fd) }
@@ -38,11 +51,8 @@ public final class TraceFile {
         var buf = [UInt8](repeating: 0, count: n)
         var done = 0
         while done < n {
-            let r = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, n - done, off_t(offset + done)) }
-            if r < 0 {
-                if errno == EINTR { continue }
-                throw .io("read at offset \(offset + done)", errno: errno)
-            }
+            let r = buf.withUnsafeMutableBytes { Posix.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: $0[done...]), at: offset + done) }
+            if r < 0 { throw .io("read at offset \(offset + done)", errno: errno) }
             if r == 0 { break }
             done += r
         }
