@@ -17,9 +17,9 @@ public enum RepositoryLocation {
             let p = dir + "/" + relativePath
             return isDirectory ? Self.isDirectory(p) : access(p, X_OK) == 0
         }
-        let cwd = currentDirectory()
+        let cwd = Posix.currentDirectory()
         if holds(cwd) { return cwd }
-        guard var path = executablePath() else { return nil }
+        guard var path = Posix.executablePath() else { return nil }
         for _ in 0..<5 {
             guard let slash = path.lastIndex(of: "/") else { break }
             path = String(path[..<slash])
@@ -48,18 +48,6 @@ public enum RepositoryLocation {
         return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
-    public static func currentDirectory() -> String {
-        var buf = [CChar](repeating: 0, count: 4096)
-        guard getcwd(&buf, 4096) != nil else { return "." }
-        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    static func executablePath() -> String? {
-        var exe = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &exe, 4095)
-        guard n > 0 else { return nil }
-        return String(decoding: exe.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
 }
 
 /// Why the rule catalogue could not be found or read.

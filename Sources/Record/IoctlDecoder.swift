@@ -173,8 +173,5 @@ enum IoctlDecoder {
     }
 
     /// An IOMMU group of mdev devices is emulated; any other is IOMMU-backed.
-    static func groupKind(_ n: UInt32) -> GroupKind {
-        guard let name = directoryEntries("/sys/kernel/iommu_groups/\(n)/devices")?.first else { return .unknown }
-        return access("/sys/bus/mdev/devices/\(name)", F_OK) == 0 ? .emulated : .iommu
-    }
+    static func groupKind(_ n: UInt32) -> GroupKind { IOMMUGroups.kind(ofGroup: String(n)) }
 }

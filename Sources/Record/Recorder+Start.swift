@@ -9,10 +9,7 @@ import Glibc
 extension Recorder {
     /// The trace header for a recording on this host.
     public static func header(tool: String, pins: Bool = false) -> TraceHeader {
-        var u = utsname()
-        uname(&u)
-        let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let node = withUnsafeBytes(of: &u.nodename) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let (release, node) = Posix.uname()
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return TraceHeader(kernelRelease: release, host: node, tool: tool, captureMode: pins ? "ptrace+kprobes" : "ptrace",

@@ -82,12 +82,7 @@ struct TraceeMemory {
     }
 
     /// What fd `fd` of the tracee refers to (`/proc/PID/fd/N`).
-    func fdTarget(_ fd: Int32) -> String? {
-        var link = [CChar](repeating: 0, count: 512)
-        let n = readlink("/proc/\(pid)/fd/\(fd)", &link, 511)
-        guard n > 0 else { return nil }
-        return String(decoding: link.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
+    func fdTarget(_ fd: Int32) -> String? { Posix.readLink("/proc/\(pid)/fd/\(fd)") }
 
     /// The kind of VFIO fd behind `fd`, with the group number for groups;
     /// nil for fds that are not VFIO's.

@@ -108,14 +108,5 @@ func writeTextFile(_ path: String, _ s: String) throws {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     if fd < 0 { throw Failure.trouble("\(path): \(String(cString: strerror(errno)))") }
     defer { close(fd) }
-    let bytes = Array(s.utf8)
-    var done = 0
-    while done < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw Failure.trouble("\(path): \(String(cString: strerror(errno)))")
-        }
-        done += n
-    }
+    if let e = Array(s.utf8).withUnsafeBytes({ Posix.writeAll(fd, $0) }) { throw Failure.trouble("\(path): \(Posix.describe(e))") }
 }

@@ -66,6 +66,5 @@ func monotonicNanoseconds() -> UInt64 {
 }
 
 func printRaw(_ s: String, fd: Int32) {
-    let bytes = Array(s.utf8)
-    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+    _ = Array(s.utf8).withUnsafeBytes { Posix.writeAll(fd, $0) }
 }

@@ -64,7 +64,7 @@ struct ReplayCommand: ParsableCommand {
             backendObject = real
             why = "real kernel \(real.kernelRelease)"
             header.kernelRelease = real.kernelRelease
-            header.host = hostName()
+            header.host = Posix.uname().node
         } else {
             let (chosen, reason) = backend.choice.resolve(for: input.header)
             backendObject = BitmapEngine(profile: chosen)
@@ -138,10 +138,4 @@ struct DivergenceReport {
 func installExitOnSignal() {
     signal(SIGINT) { _ in _exit(130) }
     signal(SIGTERM) { _ in _exit(143) }
-}
-
-func hostName() -> String {
-    var name = [CChar](repeating: 0, count: 256)
-    gethostname(&name, 255)
-    return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

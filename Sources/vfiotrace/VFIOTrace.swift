@@ -89,8 +89,7 @@ func printError(_ s: String) {
     var s = s
     if !s.hasPrefix("vfiotrace:") && !s.hasPrefix("Error:") && !s.hasPrefix("Usage:") { s = "vfiotrace: " + s }
     if !s.hasSuffix("\n") { s += "\n" }
-    let bytes = Array(s.utf8)
-    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress!, $0.count) }
+    _ = Array(s.utf8).withUnsafeBytes { Posix.writeAll(2, $0) }
 }
 
 /// Opens a trace, turning every failure into a one-line message naming the file.
@@ -116,16 +115,8 @@ struct OutputBuffer {
     }
 
     mutating func flush() {
-        var done = 0
-        while done < buf.count {
-            let n = buf.withUnsafeBytes { write(1, $0.baseAddress! + done, buf.count - done) }
-            if n <= 0 {
-                if n < 0 && errno == EINTR { continue }
-                // Reader went away (e.g. `| head`): stop quietly.
-                Glibc.exit(0)
-            }
-            done += n
-        }
+        // Reader went away (e.g. `| head`): stop quietly.
+        if buf.withUnsafeBytes({ Posix.writeAll(1, $0) }) != nil { Glibc.exit(0) }
         buf.removeAll(keepingCapacity: true)
     }
 }

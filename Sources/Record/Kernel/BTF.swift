@@ -1,3 +1,4 @@
+import Trace
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -82,19 +83,11 @@ public struct BTF: Sendable {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw BTFError.unreadable(path, String(cString: strerror(errno))) }
         defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw BTFError.unreadable(path, String(cString: strerror(errno)))
-            }
-            if n == 0 { break }
-            out += chunk[0..<n]
-            guard out.count <= 256 << 20 else { throw BTFError.malformed(path, "larger than 256 MiB") }
+        switch Posix.readToEnd(fd, limit: 256 << 20) {
+        case .success(let out): return out
+        case .failure(let e) where e.code == EFBIG: throw BTFError.malformed(path, "larger than 256 MiB")
+        case .failure(let e): throw BTFError.unreadable(path, e.description)
         }
-        return out
     }
 
     /// Appends one BTF blob: the base first, then split blobs on top of it.

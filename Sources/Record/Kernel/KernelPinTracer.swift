@@ -71,9 +71,7 @@ public final class KernelPinTracer {
     /// cannot do it (no tracefs, no BTF, vfio not loaded, a kernel older
     /// than 6.0).
     public init(bufferKB: Int = 4096) throws {
-        var u = utsname()
-        uname(&u)
-        let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let release = Posix.uname().release
         let major = Int(release.split(separator: ".").first ?? "") ?? 0
         guard major >= 6 else {
             throw Failure(description: "--pins reads the 6.0+ signatures of vfio_pin_pages and friends; this kernel is \(release)")
@@ -159,8 +157,7 @@ public final class KernelPinTracer {
         var page = [UInt8](repeating: 0, count: Int(getpagesize()))
         for (cpu, fd) in readers {
             while true {
-                let n = page.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
+                let n = page.withUnsafeMutableBytes { Posix.read(fd, into: $0) }
                 guard n > 0 else { break }
                 let p = RingBufferPage(Array(page[0..<n]), layout: layout)
                 if let missed = p.missedBefore {

@@ -34,15 +34,10 @@ struct Tracefs {
         let fd = open(p, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Failure(description: "\(p): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16384)
-        while out.count < 16 << 20 {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            out += chunk[0..<n]
+        switch Posix.readToEnd(fd, limit: 16 << 20, chunk: 16384) {
+        case .success(let out): return String(decoding: out, as: UTF8.self)
+        case .failure(let e): throw Failure(description: "\(p): \(e)")
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Writes `text` to a control file (appending keeps what others defined

@@ -1,7 +1,4 @@
 import Trace
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The per-mapping dirty bitmaps' life: `vfio_dma_bitmap_alloc` and
 /// `vfio_dma_bitmap_free`, called by START and STOP
@@ -10,11 +7,11 @@ import Glibc
 extension BitmapEngine {
     /// `vfio_dma_bitmap_alloc`: EINVAL past `DIRTY_BITMAP_PAGES_MAX`, ENOMEM
     /// past the engine's memory budget.
-    func allocateBitmap(_ m: DMAMapping, _ t: Type1State) -> Int32? {
+    func allocateBitmap(_ m: DMAMapping, _ t: Type1State) -> LinuxErrno? {
         let nbits = m.size >> t.pgshift
-        guard nbits <= profile.pagesMax else { return EINVAL }
+        guard nbits <= profile.pagesMax else { return .EINVAL }
         let bytes = kernelBitmapBytes(nbits)
-        guard bitmapBytes + bytes <= bitmapMemoryLimit else { return ENOMEM }
+        guard bitmapBytes + bytes <= bitmapMemoryLimit else { return .ENOMEM }
         bitmapBytes += bytes
         m.bitmap = DMABitmap(nbits: nbits)
         return nil

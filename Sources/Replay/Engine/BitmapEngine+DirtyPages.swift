@@ -1,7 +1,4 @@
 import Trace
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// What DIRTY_PAGES returns and writes back.
 struct DirtyPagesOutcome {
@@ -14,12 +11,12 @@ struct DirtyPagesOutcome {
 /// (`vfio_iommu_type1_dirty_pages`, `docs/kernel-rules.md#dirty-pages-ioctl`).
 extension BitmapEngine {
     func dirtyPages(_ t: Type1State, _ x: DirtyPages) -> DirtyPagesOutcome {
-        func fail(_ e: Int32) -> DirtyPagesOutcome { DirtyPagesOutcome(result: .error(e)) }
-        guard profile.hasDirtyTracking else { return fail(ENOTTY) }
-        guard t.v2 else { return fail(EACCES) }
-        guard x.argsz >= VFIOUAPI.dirtyBitmapMinSize, x.flags & ~7 == 0 else { return fail(EINVAL) }
+        func fail(_ e: LinuxErrno) -> DirtyPagesOutcome { DirtyPagesOutcome(result: .error(e)) }
+        guard profile.hasDirtyTracking else { return fail(.ENOTTY) }
+        guard t.v2 else { return fail(.EACCES) }
+        guard x.argsz >= VFIOUAPI.dirtyBitmapMinSize, x.flags & ~7 == 0 else { return fail(.EINVAL) }
         if x.flags == 0 { return fail(profile.flagsZeroErrno) }
-        guard x.flags.nonzeroBitCount == 1 else { return fail(EINVAL) }
+        guard x.flags.nonzeroBitCount == 1 else { return fail(.EINVAL) }
         switch x.flags {
         case VFIOUAPI.dirtyFlagStart:
             return DirtyPagesOutcome(result: start(t))
@@ -63,31 +60,31 @@ extension BitmapEngine {
     /// GET_BITMAP: argument checks G1–G9 (`docs/kernel-rules.md#dirty-pages-ioctl`),
     /// then `vfio_iova_dirty_bitmap` (`docs/kernel-rules.md#query-range`).
     func getBitmap(_ t: Type1State, _ x: DirtyPages) -> DirtyPagesOutcome {
-        func fail(_ e: Int32) -> DirtyPagesOutcome { DirtyPagesOutcome(result: .error(e)) }
-        guard x.argsz - VFIOUAPI.dirtyBitmapMinSize >= VFIOUAPI.dirtyBitmapGetSize else { return fail(EINVAL) }
-        guard let r = x.range else { return fail(EFAULT) }
+        func fail(_ e: LinuxErrno) -> DirtyPagesOutcome { DirtyPagesOutcome(result: .error(e)) }
+        guard x.argsz - VFIOUAPI.dirtyBitmapMinSize >= VFIOUAPI.dirtyBitmapGetSize else { return fail(.EINVAL) }
+        guard let r = x.range else { return fail(.EFAULT) }
         // G3: a range that wraps, including one ending exactly at 2^64.
-        guard !r.iova.addingReportingOverflow(r.size).overflow else { return fail(EINVAL) }
+        guard !r.iova.addingReportingOverflow(r.size).overflow else { return fail(.EINVAL) }
         // G4: access_ok fails only for kernel addresses (or a size that
         // runs past the user range, which G5 also rejects).
-        guard r.bitmap.data.pointerClass != .kernel else { return fail(EINVAL) }
+        guard r.bitmap.data.pointerClass != .kernel else { return fail(.EINVAL) }
         let callerShift = UInt64(r.bitmap.pgsize.trailingZeroBitCount & 63)
-        guard VFIOLimits.bitmapSizeIsValid(npages: r.size >> callerShift, size: r.bitmap.size) else { return fail(EINVAL) }
+        guard VFIOLimits.bitmapSizeIsValid(npages: r.size >> callerShift, size: r.bitmap.size) else { return fail(.EINVAL) }
         let pgsize = t.pgsize
-        guard r.bitmap.pgsize == pgsize else { return fail(EINVAL) }
-        guard r.iova & (pgsize - 1) == 0 else { return fail(EINVAL) }
-        guard r.size != 0, r.size & (pgsize - 1) == 0 else { return fail(EINVAL) }
-        guard t.tracking else { return fail(EINVAL) }
+        guard r.bitmap.pgsize == pgsize else { return fail(.EINVAL) }
+        guard r.iova & (pgsize - 1) == 0 else { return fail(.EINVAL) }
+        guard r.size != 0, r.size & (pgsize - 1) == 0 else { return fail(.EINVAL) }
+        guard t.tracking else { return fail(.EINVAL) }
 
         let last = r.iova + r.size - 1
         let inRange: ArraySlice<DMAMapping>
         switch profile.queryRange {
         case .exactSingleMapping:
-            guard let m = t.mappings.containing(r.iova), m.iova == r.iova, m.size == r.size else { return fail(EINVAL) }
+            guard let m = t.mappings.containing(r.iova), m.iova == r.iova, m.size == r.size else { return fail(.EINVAL) }
             inRange = [m]
         case .wholeMappingSpan:
-            if let m = t.mappings.containing(r.iova), m.iova != r.iova { return fail(EINVAL) }
-            if let m = t.mappings.containing(last), m.last != last { return fail(EINVAL) }
+            if let m = t.mappings.containing(r.iova), m.iova != r.iova { return fail(.EINVAL) }
+            if let m = t.mappings.containing(last), m.last != last { return fail(.EINVAL) }
             inRange = t.mappings.starting(in: r.iova, last)
         }
         // No mapping in range: nothing is copied, even through NULL (rule `ioctl.get-empty-range`).
@@ -96,7 +93,7 @@ extension BitmapEngine {
         for m in inRange {
             guard writeUserBitmap(m, t, base: r.iova, into: &buffer) else {
                 // Mappings already reported have been cleared (rule `bitmap.fault-part-way`).
-                return DirtyPagesOutcome(result: .error(EFAULT), bitmapOut: readableContents(buffer, r.bitmap))
+                return DirtyPagesOutcome(result: .error(.EFAULT), bitmapOut: readableContents(buffer, r.bitmap))
             }
             // Clear on read, then re-mark the pages still pinned.
             m.bitmap!.clear(0, count: m.size >> t.pgshift)

@@ -1,7 +1,4 @@
 import Trace
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The container and group layer (`drivers/vfio/container.c`, `group.c`)
 /// and type1's attach/detach (`docs/kernel-rules.md#dirty-scope`,
@@ -30,7 +27,7 @@ extension BitmapEngine {
     /// `VFIO_SET_IOMMU` (`vfio_ioctl_set_iommu`): needs at least one group
     /// and no IOMMU yet; type1 takes TYPE1 (v1) and TYPE1v2.
     func setIOMMU(_ c: ContainerState, _ type: UInt64) -> CallResult {
-        guard !c.groups.isEmpty, c.iommu == nil else { return .error(EINVAL) }
+        guard !c.groups.isEmpty, c.iommu == nil else { return .error(.EINVAL) }
         let v2: Bool
         switch type {
         case 1: v2 = false
@@ -38,8 +35,8 @@ extension BitmapEngine {
         case 9, 10:
             // type1 answers CHECK_EXTENSION for these, so it is asked to
             // open with them, and refuses.
-            return checkExtension(c, type) == .ok(1) ? .error(EINVAL) : .error(ENODEV)
-        default: return .error(ENODEV)
+            return checkExtension(c, type) == .ok(1) ? .error(.EINVAL) : .error(.ENODEV)
+        default: return .error(.ENODEV)
         }
         let t = Type1State(v2: v2, pageMask: host.pageMask, dmaEntryLimit: host.dmaEntryLimit,
                            treeOrderedUnmap: profile.unmapInTreeOrder)
@@ -57,9 +54,9 @@ extension BitmapEngine {
     /// scope; an IOMMU-backed one gets a domain, maps every existing mapping
     /// into it (`iommu_mapped`), narrows the page sizes and IOVA ranges and
     /// counts as non-pinned. Returns an errno on failure.
-    func attach(_ g: GroupState, to t: Type1State) -> Int32? {
-        if profile.vaddrGuards && !t.vaddrInvalid.isEmpty { return EBUSY }
-        guard !t.groups.contains(where: { $0 === g }) else { return EINVAL }
+    func attach(_ g: GroupState, to t: Type1State) -> LinuxErrno? {
+        if profile.vaddrGuards && !t.vaddrInvalid.isEmpty { return .EBUSY }
+        guard !t.groups.contains(where: { $0 === g }) else { return .EINVAL }
         if g.isEmulated {
             g.pinnedScope = true
         } else {
@@ -67,7 +64,7 @@ extension BitmapEngine {
             // existing mapping.
             let ranges = host.domainIOVARanges
             for m in t.mappings.all where !ranges.contains(where: { $0.contains(m.iova) && $0.contains(m.last) }) {
-                return EINVAL
+                return .EINVAL
             }
             t.iovaRanges = ranges
             for m in t.mappings.all { m.iommuMapped = true }
@@ -137,11 +134,11 @@ extension BitmapEngine {
 
     func groupGetStatus(_ x: GroupGetStatus) -> (CallResult, UInt32?) {
         switch fds[x.fd] {
-        case nil: return (.error(EBADF), nil)
+        case nil: return (.error(.EBADF), nil)
         case .group(let g)?:
-            guard x.argsz >= 8 else { return (.error(EINVAL), nil) }
+            guard x.argsz >= 8 else { return (.error(.EINVAL), nil) }
             return (.ok(0), 1 | (g.container != nil ? 2 : 0))
-        case _?: return (.error(ENOTTY), nil)
+        case _?: return (.error(.ENOTTY), nil)
         }
     }
 
@@ -150,12 +147,12 @@ extension BitmapEngine {
     /// before). With an IOMMU already set the group is attached at once.
     func groupSetContainer(_ x: GroupSetContainer) -> CallResult {
         onGroup(x.fd) { g in
-            guard g.container == nil else { return .error(EINVAL) }
+            guard g.container == nil else { return .error(.EINVAL) }
             let c: ContainerState
             switch fds[x.container] {
-            case nil: return .error(EBADF)
+            case nil: return .error(.EBADF)
             case .container(let found)?: c = found
-            case _?: return .error(profile.pinThroughDeviceCallback ? EBADFD : EINVAL)
+            case _?: return .error(profile.pinThroughDeviceCallback ? .EBADFD : .EINVAL)
             }
             if g.kind == .unknown || x.kind != .unknown { g.kind = x.kind }
             if let t = c.iommu, let e = attach(g, to: t) { return .error(e) }
@@ -168,8 +165,8 @@ extension BitmapEngine {
     /// `VFIO_GROUP_UNSET_CONTAINER`: EINVAL without a container, EBUSY
     /// while device fds are open. The last group out releases the IOMMU.
     func unsetContainer(_ g: GroupState) -> CallResult {
-        guard let c = g.container else { return .error(EINVAL) }
-        guard g.deviceFDs == 0 else { return .error(EBUSY) }
+        guard let c = g.container else { return .error(.EINVAL) }
+        guard g.deviceFDs == 0 else { return .error(.EBUSY) }
         if let t = c.iommu, g.attached { detach(g, from: t) }
         c.groups.removeAll { $0 === g }
         g.container = nil
@@ -183,7 +180,7 @@ extension BitmapEngine {
     /// `VFIO_GROUP_GET_DEVICE_FD`: needs the group in a container with an
     /// IOMMU set. Any device name is taken to exist in the group.
     func getDeviceFD(_ g: GroupState, recorded: CallResult?) -> CallResult {
-        guard let c = g.container, c.iommu != nil else { return .error(EINVAL) }
+        guard let c = g.container, c.iommu != nil else { return .error(.EINVAL) }
         let fd = allocateFD(recorded: recorded)
         fds[fd] = .device(g)
         g.deviceFDs += 1

@@ -1,7 +1,4 @@
 import Trace
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `VFIO_IOMMU_GET_INFO` (`vfio_iommu_type1_get_info`, `docs/kernel-rules.md#uapi-get-info`,
 /// rule `info.migration-cap`).
@@ -11,7 +8,7 @@ extension BitmapEngine {
     /// back and no capabilities (`cap_offset` 0).
     func getInfo(_ t: Type1State, argsz: UInt32) -> (CallResult, IOMMUInfo?) {
         let headerSize: UInt32 = 16 // offsetofend(iova_pgsizes)
-        guard argsz >= headerSize else { return (.error(EINVAL), nil) }
+        guard argsz >= headerSize else { return (.error(.EINVAL), nil) }
         let infoSize = VFIOUAPI.iommuInfoSize
         var caps: [(id: UInt16, size: UInt32, body: InfoCapability.Body)] = []
         caps.append((profile.migrationCapID, 32,

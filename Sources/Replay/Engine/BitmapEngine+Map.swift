@@ -1,7 +1,4 @@
 import Trace
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// MAP_DMA, split as the kernel splits it: the ioctl's argument checks
 /// (`vfio_iommu_type1_map_dma`), the mapping itself under the lock
@@ -12,7 +9,7 @@ import Glibc
 extension BitmapEngine {
     /// `vfio_iommu_type1_map_dma`: `argsz` and the flags the profile knows.
     func mapDMA(_ t: Type1State, _ x: MapDMA) -> CallResult {
-        guard x.argsz >= VFIOUAPI.dmaMapSize, x.flags & ~profile.mapFlagMask == 0 else { return .error(EINVAL) }
+        guard x.argsz >= VFIOUAPI.dmaMapSize, x.flags & ~profile.mapFlagMask == 0 else { return .error(.EINVAL) }
         return doMap(t, x)
     }
 
@@ -24,16 +21,16 @@ extension BitmapEngine {
     func doMap(_ t: Type1State, _ x: MapDMA) -> CallResult {
         let prot = x.flags & 3
         let setVAddr = x.flags & VFIOUAPI.mapFlagVAddr != 0
-        if (prot != 0 && setVAddr) || (prot == 0 && !setVAddr) { return .error(EINVAL) }
+        if (prot != 0 && setVAddr) || (prot == 0 && !setVAddr) { return .error(.EINVAL) }
         let pgsize = t.pgsize
-        guard x.size != 0, (x.size | x.iova | x.vaddr.pageOffset) & (pgsize - 1) == 0 else { return .error(EINVAL) }
+        guard x.size != 0, (x.size | x.iova | x.vaddr.pageOffset) & (pgsize - 1) == 0 else { return .error(.EINVAL) }
         let last = x.iova &+ (x.size - 1)
-        guard last >= x.iova else { return .error(EINVAL) }
+        guard last >= x.iova else { return .error(.EINVAL) }
         let existing = t.mappings.firstOverlapping(x.iova, last)
         if setVAddr { return updateVaddr(t, existing, x) }
-        if existing != nil { return .error(EEXIST) }
-        guard t.dmaAvail > 0 else { return .error(ENOSPC) }
-        guard iovaDMAValid(t, x.iova, last) else { return .error(EINVAL) }
+        if existing != nil { return .error(.EEXIST) }
+        guard t.dmaAvail > 0 else { return .error(.ENOSPC) }
+        guard iovaDMAValid(t, x.iova, last) else { return .error(.EINVAL) }
         let iommuMapped = t.hasIOMMUDomain
         if iommuMapped, let e = pinMapDMA(x, prot: prot) { return .error(e) }
         let m = DMAMapping(iova: x.iova, size: x.size, vaddr: x.vaddr, prot: prot, iommuMapped: iommuMapped)
@@ -46,8 +43,8 @@ extension BitmapEngine {
     /// The VADDR branch of `vfio_dma_do_map`: the range must be exactly an
     /// invalidated mapping, whose vaddr becomes valid again.
     private func updateVaddr(_ t: Type1State, _ existing: DMAMapping?, _ x: MapDMA) -> CallResult {
-        guard let m = existing else { return .error(ENOENT) }
-        guard t.vaddrInvalid.contains(m.iova), m.iova == x.iova, m.size == x.size else { return .error(EINVAL) }
+        guard let m = existing else { return .error(.ENOENT) }
+        guard t.vaddrInvalid.contains(m.iova), m.iova == x.iova, m.size == x.size else { return .error(.EINVAL) }
         t.vaddrInvalid.remove(m.iova)
         return .ok(0)
     }
@@ -61,14 +58,14 @@ extension BitmapEngine {
     /// `vfio_pin_map_dma`: the whole range is pinned at MAP time. A pointer
     /// that is not user memory, read-only memory for a writable mapping, or
     /// a range that runs into a hole fails to pin: EFAULT.
-    func pinMapDMA(_ x: MapDMA, prot: UInt32) -> Int32? {
+    func pinMapDMA(_ x: MapDMA, prot: UInt32) -> LinuxErrno? {
         let pinnable: Bool
         switch x.vaddr.pointerClass {
         case .valid: pinnable = true
         case .readOnly: pinnable = prot & 2 == 0
         case .null, .unmapped, .kernel: pinnable = false
         }
-        if !pinnable || (x.vaddr.accessibleBytes.map { $0 < x.size } ?? false) { return EFAULT }
+        if !pinnable || (x.vaddr.accessibleBytes.map { $0 < x.size } ?? false) { return .EFAULT }
         return nil
     }
 }

@@ -1,7 +1,4 @@
 import Trace
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Kernel-side events: `vfio_pin_pages`, `vfio_unpin_pages`, `vfio_dma_rw`
 /// (`docs/kernel-rules.md#pins-and-dma-rw`).
@@ -20,15 +17,15 @@ extension BitmapEngine {
     /// rule `repop.pinned-every-query`); success promotes the
     /// group to pinned scope.
     func pin(_ x: Pin) -> CallResult {
-        guard x.npage > 0 else { return .error(EINVAL) }
-        guard let t = pinningContext(x.group) else { return .error(EINVAL) }
-        guard x.npage <= host.pinPagesMaxEntries else { return .error(E2BIG) }
-        guard t.v2 else { return .error(EACCES) }
-        if profile.vaddrGuards && !t.vaddrInvalid.isEmpty { return .error(EBUSY) }
+        guard x.npage > 0 else { return .error(.EINVAL) }
+        guard let t = pinningContext(x.group) else { return .error(.EINVAL) }
+        guard x.npage <= host.pinPagesMaxEntries else { return .error(.E2BIG) }
+        guard t.v2 else { return .error(.EACCES) }
+        if profile.vaddrGuards && !t.vaddrInvalid.isEmpty { return .error(.EBUSY) }
         let page = host.pageSize
         // On an error the pages this call pinned are unpinned again, found
         // anew page by page as the kernel's unwind does; bits stay set.
-        func unwind(_ done: UInt64, _ e: Int32) -> CallResult {
+        func unwind(_ done: UInt64, _ e: LinuxErrno) -> CallResult {
             for j in 0..<done {
                 let iova = x.iova &+ j * page
                 if let m = t.mappings.firstOverlapping(iova, iova &+ (page - 1)) { unpinOne(m, iova) }
@@ -37,14 +34,14 @@ extension BitmapEngine {
         }
         for i in 0..<UInt64(x.npage) {
             let iova = x.iova &+ i * page
-            guard let m = t.mappings.firstOverlapping(iova, iova &+ (page - 1)) else { return unwind(i, EINVAL) }
-            guard m.prot & x.prot == x.prot else { return unwind(i, EPERM) }
+            guard let m = t.mappings.firstOverlapping(iova, iova &+ (page - 1)) else { return unwind(i, .EINVAL) }
+            guard m.prot & x.prot == x.prot else { return unwind(i, .EPERM) }
             if let refs = m.pinned[iova] {
                 m.pinned[iova] = refs + 1
                 continue
             }
             guard m.vaddr.pointerClass == .valid || (m.vaddr.pointerClass == .readOnly && x.prot & 2 == 0) else {
-                return unwind(i, EFAULT)
+                return unwind(i, .EFAULT)
             }
             m.pinned[iova] = 1
             if t.tracking {
@@ -76,11 +73,11 @@ extension BitmapEngine {
             _ = unpinPages(t, x)
             return nil
         }
-        guard x.npage > 0, let t else { return .error(EINVAL) }
-        guard x.npage <= host.pinPagesMaxEntries else { return .error(E2BIG) }
-        guard t.v2 else { return .error(EACCES) }
+        guard x.npage > 0, let t else { return .error(.EINVAL) }
+        guard x.npage <= host.pinPagesMaxEntries else { return .error(.E2BIG) }
+        guard t.v2 else { return .error(.EACCES) }
         let n = unpinPages(t, x)
-        return n > 0 ? .ok(Int64(n)) : .error(EINVAL)
+        return n > 0 ? .ok(Int64(n)) : .error(.EINVAL)
     }
 
     private func unpinPages(_ t: Type1State, _ x: Unpin) -> UInt32 {
@@ -99,18 +96,18 @@ extension BitmapEngine {
     /// `docs/kernel-rules.md#delta-d4`, rule `repop.dma-rw-span`). Reads set nothing.
     func dmaRW(_ x: DMARW) -> CallResult {
         guard x.length > 0, let g = groups[x.group], g.deviceFDs > 0, let t = g.container?.iommu, g.attached else {
-            return .error(EINVAL)
+            return .error(.EINVAL)
         }
-        if profile.vaddrGuards && !t.vaddrInvalid.isEmpty { return .error(EBUSY) }
+        if profile.vaddrGuards && !t.vaddrInvalid.isEmpty { return .error(.EBUSY) }
         var iova = x.iova
         var remaining = x.length
         while remaining > 0 {
-            guard let m = t.mappings.containing(iova) else { return .error(EINVAL) }
-            if (x.write && m.prot & 2 == 0) || m.prot & 1 == 0 { return .error(EPERM) }
+            guard let m = t.mappings.containing(iova) else { return .error(.EINVAL) }
+            if (x.write && m.prot & 2 == 0) || m.prot & 1 == 0 { return .error(.EPERM) }
             let offset = iova - m.iova
             let count = min(remaining, m.size - offset)
             let usable = m.vaddr.pointerClass == .valid || (!x.write && m.vaddr.pointerClass == .readOnly)
-            guard usable else { return .error(EFAULT) }
+            guard usable else { return .error(.EFAULT) }
             if x.write && t.tracking {
                 let shift = t.pgshift
                 switch profile.dmaRWBits {

@@ -1,7 +1,4 @@
 import Trace
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// What UNMAP_DMA returns and writes back.
 struct UnmapOutcome {
@@ -22,16 +19,16 @@ extension BitmapEngine {
     /// `vfio_iommu_type1_unmap_dma`: `argsz`, known flags, GET_DIRTY_BITMAP
     /// alone, and for the bitmap its own `argsz`, pointer and size bounds.
     func unmapDMA(_ t: Type1State, _ x: UnmapDMA) -> UnmapOutcome {
-        func fail(_ e: Int32) -> UnmapOutcome { UnmapOutcome(result: .error(e)) }
+        func fail(_ e: LinuxErrno) -> UnmapOutcome { UnmapOutcome(result: .error(e)) }
         let wantsBitmap = x.flags & VFIOUAPI.unmapFlagGetDirtyBitmap != 0
-        guard x.argsz >= VFIOUAPI.dmaUnmapMinSize, x.flags & ~profile.unmapFlagMask == 0 else { return fail(EINVAL) }
-        if wantsBitmap && x.flags & (VFIOUAPI.unmapFlagAll | VFIOUAPI.unmapFlagVAddr) != 0 { return fail(EINVAL) }
+        guard x.argsz >= VFIOUAPI.dmaUnmapMinSize, x.flags & ~profile.unmapFlagMask == 0 else { return fail(.EINVAL) }
+        if wantsBitmap && x.flags & (VFIOUAPI.unmapFlagAll | VFIOUAPI.unmapFlagVAddr) != 0 { return fail(.EINVAL) }
         if wantsBitmap {
-            guard x.argsz >= VFIOUAPI.dmaUnmapMinSize + VFIOUAPI.bitmapSize else { return fail(EINVAL) }
-            guard let b = x.bitmap else { return fail(EFAULT) }
-            guard b.data.pointerClass != .kernel else { return fail(EINVAL) }
+            guard x.argsz >= VFIOUAPI.dmaUnmapMinSize + VFIOUAPI.bitmapSize else { return fail(.EINVAL) }
+            guard let b = x.bitmap else { return fail(.EFAULT) }
+            guard b.data.pointerClass != .kernel else { return fail(.EINVAL) }
             let shift = UInt64(b.pgsize.trailingZeroBitCount & 63)
-            guard VFIOLimits.bitmapSizeIsValid(npages: x.size >> shift, size: b.size) else { return fail(EINVAL) }
+            guard VFIOLimits.bitmapSizeIsValid(npages: x.size >> shift, size: b.size) else { return fail(.EINVAL) }
         }
         return doUnmap(t, x)
     }
@@ -41,40 +38,40 @@ extension BitmapEngine {
     /// rule or v2's no-bisect rule, then the VADDR branch or the removal
     /// loop in the profile's order.
     func doUnmap(_ t: Type1State, _ x: UnmapDMA) -> UnmapOutcome {
-        func fail(_ e: Int32) -> UnmapOutcome { UnmapOutcome(result: .error(e)) }
+        func fail(_ e: LinuxErrno) -> UnmapOutcome { UnmapOutcome(result: .error(e)) }
         let wantsBitmap = x.flags & VFIOUAPI.unmapFlagGetDirtyBitmap != 0
         let all = x.flags & VFIOUAPI.unmapFlagAll != 0
         let vaddr = x.flags & VFIOUAPI.unmapFlagVAddr != 0
-        if vaddr && profile.vaddrGuards && t.hasEmulatedGroups { return fail(EBUSY) }
+        if vaddr && profile.vaddrGuards && t.hasEmulatedGroups { return fail(.EBUSY) }
         let pgsize = t.pgsize
-        guard x.iova & (pgsize - 1) == 0 else { return fail(EINVAL) }
+        guard x.iova & (pgsize - 1) == 0 else { return fail(.EINVAL) }
         var size = x.size
         if all {
-            guard x.iova == 0 && x.size == 0 else { return fail(EINVAL) }
+            guard x.iova == 0 && x.size == 0 else { return fail(.EINVAL) }
             size = .max
         } else {
-            guard size != 0, size & (pgsize - 1) == 0, x.iova &+ (size - 1) >= x.iova else { return fail(EINVAL) }
+            guard size != 0, size & (pgsize - 1) == 0, x.iova &+ (size - 1) >= x.iova else { return fail(.EINVAL) }
         }
         var report = wantsBitmap
         if wantsBitmap {
             if !t.tracking {
                 // v16 unmapped anyway and skipped the bitmap.
-                if profile.unmapBitmapRequiresTracking { return fail(EINVAL) }
+                if profile.unmapBitmapRequiresTracking { return fail(.EINVAL) }
                 report = false
             }
-            if x.bitmap!.pgsize != pgsize { return fail(EINVAL) }
+            if x.bitmap!.pgsize != pgsize { return fail(.EINVAL) }
         }
         let last = all ? UInt64.max : x.iova &+ (size - 1)
         if profile.queryRange == .exactSingleMapping && wantsBitmap {
             // v16 5/7: one mapping, exactly; none at all dereferenced NULL.
             guard let m = t.mappings.firstOverlapping(x.iova, last) else {
                 notes.append(.hazard("v16 unmap with GET_DIRTY_BITMAP and no mapping in range: NULL dereference (kernel oops)"))
-                return fail(EFAULT)
+                return fail(.EFAULT)
             }
-            guard m.iova == x.iova, m.size == size else { return fail(EINVAL) }
+            guard m.iova == x.iova, m.size == size else { return fail(.EINVAL) }
         } else if t.v2 && !all {
-            if let m = t.mappings.containing(x.iova), m.iova != x.iova { return fail(EINVAL) }
-            if let m = t.mappings.containing(last), m.last != last { return fail(EINVAL) }
+            if let m = t.mappings.containing(x.iova), m.iova != x.iova { return fail(.EINVAL) }
+            if let m = t.mappings.containing(last), m.last != last { return fail(.EINVAL) }
         }
         if vaddr { return invalidateVaddrs(t, x, last: last) }
         var buffer = report ? UserBitmapBuffer(size: x.bitmap!.size, prior: x.bitmap!.prior, pointer: x.bitmap!.data) : nil
@@ -94,7 +91,7 @@ extension BitmapEngine {
             if !t.v2 && x.iova > m.iova { break }
             if t.vaddrInvalid.contains(m.iova) {
                 for iova in marked { t.vaddrInvalid.remove(iova) }
-                return UnmapOutcome(result: .error(EINVAL))
+                return UnmapOutcome(result: .error(.EINVAL))
             }
             t.vaddrInvalid.insert(m.iova)
             marked.append(m.iova)
@@ -115,7 +112,7 @@ extension BitmapEngine {
         for m in candidates {
             if !t.v2 && x.iova > m.iova { break }
             guard releaseForUnmap(m, t, x, report: report, buffer: &buffer) else {
-                result = .error(EFAULT)
+                result = .error(.EFAULT)
                 break
             }
             unmapped &+= m.size
@@ -140,7 +137,7 @@ extension BitmapEngine {
         while let m = t.mappings.tree?.find(start: x.iova, size: size) {
             if !t.v2 && x.iova > m.iova { break }
             guard releaseForUnmap(m, t, x, report: report, buffer: &buffer) else {
-                result = .error(EFAULT)
+                result = .error(.EFAULT)
                 break
             }
             unmapped &+= m.size

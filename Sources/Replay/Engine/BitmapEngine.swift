@@ -1,7 +1,4 @@
 import Trace
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The bitmap engine: a userspace model of `drivers/vfio/vfio_iommu_type1.c`
 /// and the container/group layer above it, precise enough to return what
@@ -129,7 +126,7 @@ public final class BitmapEngine: Backend {
         let g = groups[n] ?? GroupState(number: n)
         groups[n] = g
         // vfio_group_fops_open: one open file per group.
-        if g.fdOpen { return .error(EBUSY) }
+        if g.fdOpen { return .error(.EBUSY) }
         g.fdOpen = true
         let fd = allocateFD(recorded: recorded)
         fds[fd] = .group(g)
@@ -137,7 +134,7 @@ public final class BitmapEngine: Backend {
     }
 
     func close(_ fd: Int32) -> CallResult {
-        guard let obj = fds.removeValue(forKey: fd) else { return .error(EBADF) }
+        guard let obj = fds.removeValue(forKey: fd) else { return .error(.EBADF) }
         switch obj {
         case .container:
             // The container lives on while groups hold it.
@@ -157,9 +154,9 @@ public final class BitmapEngine: Backend {
     /// one that is not a container.
     func onContainer(_ fd: Int32, _ body: (ContainerState) -> CallResult) -> CallResult {
         switch fds[fd] {
-        case nil: .error(EBADF)
+        case nil: .error(.EBADF)
         case .container(let c)?: body(c)
-        case _?: .error(ENOTTY)
+        case _?: .error(.ENOTTY)
         }
     }
 
@@ -173,19 +170,19 @@ public final class BitmapEngine: Backend {
     /// driver is set (the container's default ioctl arm).
     func type1(_ fd: Int32) -> Result<Type1State, LookupFailure> {
         switch fds[fd] {
-        case nil: return .failure(LookupFailure(result: .error(EBADF)))
+        case nil: return .failure(LookupFailure(result: .error(.EBADF)))
         case .container(let c)?:
-            guard let iommu = c.iommu else { return .failure(LookupFailure(result: .error(EINVAL))) }
+            guard let iommu = c.iommu else { return .failure(LookupFailure(result: .error(.EINVAL))) }
             return .success(iommu)
-        case _?: return .failure(LookupFailure(result: .error(ENOTTY)))
+        case _?: return .failure(LookupFailure(result: .error(.ENOTTY)))
         }
     }
 
     func onGroup(_ fd: Int32, _ body: (GroupState) -> CallResult) -> CallResult {
         switch fds[fd] {
-        case nil: .error(EBADF)
+        case nil: .error(.EBADF)
         case .group(let g)?: body(g)
-        case _?: .error(ENOTTY)
+        case _?: .error(.ENOTTY)
         }
     }
 

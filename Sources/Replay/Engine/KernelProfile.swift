@@ -1,7 +1,4 @@
 import Trace
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The kernel behaviours the bitmap engine can switch between, each a named
 /// decision that changed across kernel versions (`docs/kernel-rules.md#version-deltas`).
@@ -75,7 +72,7 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     /// ioctl's ENOTTY when `__ffs(0) == __fls(0)` happens to hold (CPU
     /// dependent; x86 gives ENOTTY in practice); 5.9+ returns EINVAL
     /// (ccd59dce1a21, `docs/kernel-rules.md#delta-d3`).
-    public var flagsZeroErrno: Int32
+    public var flagsZeroErrno: LinuxErrno
 
     /// Flags UNMAP_DMA accepts: GET_DIRTY_BITMAP only until 5.11, plus ALL and
     /// VADDR from 5.12 (`docs/kernel-rules.md#delta-d6`); GET_DIRTY_BITMAP with ALL or VADDR is EINVAL.
@@ -133,7 +130,7 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     public static let v16 = KernelProfile(
         name: "v16", summary: "the seed's v16 patch: exact single-mapping queries, INT_MAX-1 pages",
         kernel: KernelVersion(5, 7), released: false, hasDirtyTracking: true, queryRange: .exactSingleMapping, pagesMax: UInt64(Int32.max) - 1,
-        dmaRWBits: .copiedShift, scope: .everyIOMMUMapped, flagsZeroErrno: ENOTTY,
+        dmaRWBits: .copiedShift, scope: .everyIOMMUMapped, flagsZeroErrno: .ENOTTY,
         unmapFlagMask: 1, mapFlagMask: 3, unmapBitmapRequiresTracking: false,
         migrationCapID: 2, migrationCapHoleZeroed: false, alignedCapabilities: false, dmaAvailCap: false,
         pinThroughDeviceCallback: false, vaddrGuards: false, bitmapFreeIsKVFree: false, unmapInTreeOrder: true)
@@ -143,7 +140,7 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     public static let v5_8 = KernelProfile(
         name: "5.8", summary: "Linux 5.8: merged series, dma_rw undercount, bool scope, flags=0 ENOTTY",
         kernel: KernelVersion(5, 8), hasDirtyTracking: true, queryRange: .wholeMappingSpan, pagesMax: UInt64(Int32.max),
-        dmaRWBits: .copiedShift, scope: .pinnedScopeFlag, flagsZeroErrno: ENOTTY,
+        dmaRWBits: .copiedShift, scope: .pinnedScopeFlag, flagsZeroErrno: .ENOTTY,
         unmapFlagMask: 1, mapFlagMask: 3, unmapBitmapRequiresTracking: true,
         migrationCapID: 2, migrationCapHoleZeroed: false, alignedCapabilities: false, dmaAvailCap: false,
         pinThroughDeviceCallback: false, vaddrGuards: false, bitmapFreeIsKVFree: false, unmapInTreeOrder: true)
@@ -151,7 +148,7 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     /// Linux 5.10: dma_rw counts every touched page, DMA_AVAIL, flags==0 EINVAL.
     public static let v5_10 = v5_8.with(name: "5.10", kernel: KernelVersion(5, 10), summary: "Linux 5.10: dma_rw fix, DMA_AVAIL cap, flags=0 EINVAL") {
         $0.dmaRWBits = .pagesTouched
-        $0.flagsZeroErrno = EINVAL
+        $0.flagsZeroErrno = .EINVAL
         $0.dmaAvailCap = true
     }
 
@@ -230,7 +227,7 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
             ("pages-max", String(pagesMax)),
             ("dma-rw-bits", dmaRWBits.rawValue),
             ("dirty-scope", scope.rawValue),
-            ("flags-zero-errno", ErrnoName.name(flagsZeroErrno)),
+            ("flags-zero-errno", flagsZeroErrno.description),
             ("unmap-flags", "0x" + String(unmapFlagMask, radix: 16)),
             ("map-flags", "0x" + String(mapFlagMask, radix: 16)),
             ("unmap-bitmap-needs-tracking", unmapBitmapRequiresTracking ? "yes" : "no"),

@@ -29,7 +29,7 @@ extension RealVFIOBackend {
             }
         }
         for d in devices {
-            guard let node = groupNode(ofPCIDevice: d) else {
+            guard let node = IOMMUGroups.node(ofPCIDevice: d) else {
                 throw BackendSetupError("--device \(d): no such PCI device with an IOMMU group (is the IOMMU on?)")
             }
             nodes.append(node)

@@ -33,18 +33,19 @@ public final class RealVFIOBackend: Backend {
     /// device of an emulated group).
     private var deviceOfGroup: [UInt32: Int32] = [:]
     /// Memory behind each live mapping, by container fd and IOVA.
-    private var mappings: [Int32: [UInt64: (size: UInt64, region: UserRegion)]] = [:]
-    public let kernelRelease: String
+    private(set) var mappings: [Int32: [UInt64: (size: UInt64, region: UserRegion)]] = [:]
+    public var kernelRelease: String { host.kernelRelease }
+    /// Where the system calls go.
+    let host: VFIOHost
 
     public var name: String { "vfio:\(kernelRelease)" }
 
-    public init(groups: [String], bindings: [UInt32: String] = [:], traceKinds: [UInt32: GroupKind] = [:]) {
+    public init(groups: [String], bindings: [UInt32: String] = [:], traceKinds: [UInt32: GroupKind] = [:],
+                host: VFIOHost = LinuxVFIOHost()) {
         self.groups = groups
         bound = bindings
         self.traceKinds = traceKinds
-        var u = utsname()
-        uname(&u)
-        kernelRelease = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        self.host = host
     }
 
     deinit { close() }
@@ -54,7 +55,7 @@ public final class RealVFIOBackend: Backend {
     /// (devices, then groups, then containers, as a VMM tears down), and
     /// always in the same order, so that recordings of a replay repeat.
     public func close() {
-        for real in fds.values.sorted(by: >) { _ = Glibc.close(real) }
+        for real in fds.values.sorted(by: >) { _ = host.close(real) }
         fds = [:]
         mappings = [:]
     }
@@ -65,7 +66,7 @@ public final class RealVFIOBackend: Backend {
         if let g = bound[n] { return g }
         let free = groups.filter { !bound.values.contains($0) }
         let wantEmulated = traceKinds[n] == .emulated
-        guard let next = free.first(where: { Self.isEmulatedGroup($0) == wantEmulated }) ?? (traceKinds[n] == nil ? free.first : nil)
+        guard let next = free.first(where: { (host.groupKind(ofNode: $0) == .emulated) == wantEmulated }) ?? (traceKinds[n] == nil ? free.first : nil)
         else { return nil }
         bound[n] = next
         return next
@@ -90,11 +91,7 @@ public final class RealVFIOBackend: Backend {
 
     /// Whether a real group node holds mdev devices (emulated IOMMU) rather
     /// than PCI ones.
-    public static func isEmulatedGroup(_ node: String) -> Bool {
-        guard let n = node.split(separator: "/").last,
-              let devices = directoryEntries("/sys/kernel/iommu_groups/\(n)/devices") else { return false }
-        return devices.contains { access("/sys/bus/mdev/devices/\($0)", F_OK) == 0 }
-    }
+    public static func isEmulatedGroup(_ node: String) -> Bool { LinuxVFIOHost().groupKind(ofNode: node) == .emulated }
 
     public func perform(_ event: Event) -> Performed {
         var e = event
@@ -117,10 +114,10 @@ public final class RealVFIOBackend: Backend {
                 notes.append(.notModelled("open of \(x.path): not a VFIO node"))
             }
             if let path {
-                let real = Glibc.open(path, O_RDWR | O_CLOEXEC)
-                if real < 0 {
-                    x.result = .error(errno)
-                } else {
+                switch host.open(path) {
+                case .failure(let e):
+                    x.result = .error(e.code)
+                case .success(let real):
                     let traceFD = x.result?.value.flatMap { Int32(exactly: $0) } ?? real
                     fds[traceFD] = real
                     if let n = x.groupNumber { groupOfFD[traceFD] = n }
@@ -132,7 +129,7 @@ public final class RealVFIOBackend: Backend {
             e.body = .open(x)
         case .close(var x):
             if let real = fds.removeValue(forKey: x.fd) {
-                x.result = Glibc.close(real) == 0 ? .ok(0) : .error(errno)
+                x.result = host.close(real).map { .error($0.code) } ?? .ok(0)
                 mappings[x.fd] = nil
             } else {
                 x.result = nil
@@ -172,7 +169,7 @@ public final class RealVFIOBackend: Backend {
             e.body = .groupGetStatus(x)
         case .groupSetContainer(var x):
             if var container = fds[x.container] {
-                if x.kind == .emulated, let real = fds[x.fd], let devices = groupDevices(ofFD: real),
+                if x.kind == .emulated, let real = fds[x.fd], let devices = host.devices(inGroupOfFD: real),
                    devices.contains(where: { $0.contains(":") && $0.contains(".") }) {
                     notes.append(.notReplayed("the trace's group is emulated (mdev) but the real group holds PCI device \(devices[0]): pins and dirty scope will differ"))
                 }
@@ -219,9 +216,10 @@ public final class RealVFIOBackend: Backend {
             notes.append(.notReplayed("fd \(fd) was not opened by this replay"))
             return nil
         }
-        var err: Int32 = 0
-        let r = cvfio_ioctl(real, request, arg, &err)
-        return r < 0 ? .error(err) : .ok(Int64(r))
+        switch host.ioctl(real, request, arg) {
+        case .success(let r): return .ok(Int64(r))
+        case .failure(let e): return .error(e.code)
+        }
     }
 
     /// One request to the vfiotrace_pin device of trace group `group`: the
@@ -234,9 +232,8 @@ public final class RealVFIOBackend: Backend {
             return nil
         }
         var req = vfiotrace_pin_req(op: op, prot: prot, iova: iova, length: length, result: 0)
-        var err: Int32 = 0
-        guard cvfio_ioctl(dev, cvfio_PIN_IOCTL, &req, &err) == 0 else {
-            notes.append(.notReplayed("the device in group \(group) is not a vfiotrace_pin device (\(ErrnoName.name(err)))"))
+        if case .failure(let e) = host.ioctl(dev, cvfio_PIN_IOCTL, &req) {
+            notes.append(.notReplayed("the device in group \(group) is not a vfiotrace_pin device (\(ErrnoName.name(e.code)))"))
             return nil
         }
         return req.result < 0 ? .error(Int32(clamping: -req.result)) : .ok(req.result)
@@ -332,7 +329,7 @@ public final class RealVFIOBackend: Backend {
         // The recorded device name belongs to the recording host; use the
         // real group's device when it has exactly one.
         var name = x.name
-        if let real = fds[x.fd], let devices = groupDevices(ofFD: real), devices.count == 1 { name = devices[0] }
+        if let real = fds[x.fd], let devices = host.devices(inGroupOfFD: real), devices.count == 1 { name = devices[0] }
         let r = name.withCString { ioctl(x.fd, cvfio_GROUP_GET_DEVICE_FD, UnsafeMutableRawPointer(mutating: $0), &notes) }
         if case .ok(let real)? = r {
             let traceFD = x.result?.value.flatMap { Int32(exactly: $0) } ?? Int32(real)
@@ -341,25 +338,5 @@ public final class RealVFIOBackend: Backend {
             return .ok(Int64(traceFD))
         }
         return r
-    }
-
-    /// Device names in the IOMMU group behind an open group fd.
-    private func groupDevices(ofFD fd: Int32) -> [String]? {
-        var link = [CChar](repeating: 0, count: 256)
-        let n = readlink("/proc/self/fd/\(fd)", &link, 255)
-        guard n > 0 else { return nil }
-        let path = String(decoding: link.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        guard let group = path.split(separator: "/").last else { return nil }
-        return directoryEntries("/sys/kernel/iommu_groups/\(group)/devices")
-    }
-
-    /// The group node of a PCI device (`0000:00:03.0` → `/dev/vfio/N`).
-    public static func groupNode(ofPCIDevice bdf: String) -> String? {
-        var link = [CChar](repeating: 0, count: 256)
-        let n = readlink("/sys/bus/pci/devices/\(bdf)/iommu_group", &link, 255)
-        guard n > 0 else { return nil }
-        let path = String(decoding: link.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        guard let group = path.split(separator: "/").last else { return nil }
-        return "/dev/vfio/\(group)"
     }
 }

@@ -125,15 +125,7 @@ public final class TraceWriter {
     public var frameCount: Int { index.entries.count }
 
     private func writeAll(_ bytes: [UInt8]) throws(TraceError) {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .io("write to \(path)", errno: errno)
-            }
-            done += n
-        }
+        if let e = bytes.withUnsafeBytes({ Posix.writeAll(fd, $0) }) { throw .io("write to \(path)", errno: e) }
         fileOffset += bytes.count
     }
 }

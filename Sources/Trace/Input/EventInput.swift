@@ -113,17 +113,11 @@ public final class EventInput {
 
     /// All of standard input.
     static func readStandardInput() throws(InputError) -> [UInt8] {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress!, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw .trace(path: "-", .io("cannot read standard input", errno: errno)) }
-            if n == 0 { return bytes }
-            bytes.append(contentsOf: chunk[0..<n])
-            guard bytes.count <= LineSource.maxLine else {
-                throw .text(path: "-", TextError(line: 1, column: 1, message: "standard input over 1 GiB; not a scenario"))
-            }
+        switch Posix.readToEnd(0, limit: LineSource.maxLine) {
+        case .success(let bytes): return bytes
+        case .failure(let e) where e.code == EFBIG:
+            throw .text(path: "-", TextError(line: 1, column: 1, message: "standard input over 1 GiB; not a scenario"))
+        case .failure(let e): throw .trace(path: "-", .io("cannot read standard input", errno: e.code))
         }
     }
 

@@ -61,29 +61,3 @@ public enum VFIOUAPI {
     /// `DIRTY_BITMAP_SIZE_MAX`: the largest bitmap the kernel accepts, 256 MiB.
     public static let dirtyBitmapSizeMax: UInt64 = 1 << 28
 }
-
-/// errno names for Linux x86_64 / arm64 (asm-generic numbering), the ones a
-/// VFIO trace meets plus the common rest.
-public enum ErrnoName {
-    public static let table: [(Int32, String)] = [
-        (1, "EPERM"), (2, "ENOENT"), (3, "ESRCH"), (4, "EINTR"), (5, "EIO"), (6, "ENXIO"),
-        (7, "E2BIG"), (8, "ENOEXEC"), (9, "EBADF"), (10, "ECHILD"), (11, "EAGAIN"),
-        (12, "ENOMEM"), (13, "EACCES"), (14, "EFAULT"), (15, "ENOTBLK"), (16, "EBUSY"),
-        (17, "EEXIST"), (18, "EXDEV"), (19, "ENODEV"), (20, "ENOTDIR"), (21, "EISDIR"),
-        (22, "EINVAL"), (23, "ENFILE"), (24, "EMFILE"), (25, "ENOTTY"), (26, "ETXTBSY"),
-        (27, "EFBIG"), (28, "ENOSPC"), (29, "ESPIPE"), (30, "EROFS"), (31, "EMLINK"),
-        (32, "EPIPE"), (33, "EDOM"), (34, "ERANGE"), (35, "EDEADLK"), (36, "ENAMETOOLONG"),
-        (38, "ENOSYS"), (75, "EOVERFLOW"), (95, "EOPNOTSUPP"), (110, "ETIMEDOUT"),
-    ]
-
-    public static func name(_ e: Int32) -> String {
-        table.first { $0.0 == e }?.1 ?? "E\(e)"
-    }
-
-    /// Accepts `EINVAL` or a numeric `E22`.
-    public static func number(_ s: String) -> Int32? {
-        if let hit = table.first(where: { $0.1 == s }) { return hit.0 }
-        if s.hasPrefix("E"), let n = Int32(s.dropFirst()), n > 0 { return n }
-        return nil
-    }
-}

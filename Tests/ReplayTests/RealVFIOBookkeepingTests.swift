@@ -1,0 +1,144 @@
+import CVFIO
+import Testing
+import Trace
+@testable import Replay
+
+/// A stand-in for the kernel's side of the real-VFIO backend: it hands out
+/// fds from 100 up, answers ioctls as told, and keeps what it was asked, so
+/// the backend's own bookkeeping is checked without root. The backend
+/// against the real kernel is checked in the VM lab lane.
+final class ScriptedVFIOHost: VFIOHost {
+    let kernelRelease = "6.12.0-test"
+    /// Group nodes and what they hold.
+    var kinds: [String: GroupKind] = [:]
+    var devicesOfNode: [String: [String]] = [:]
+    /// Requests that fail, with the errno.
+    var failing: [UInt: Int32] = [:]
+    private(set) var opened: [(path: String, fd: Int32)] = []
+    private(set) var closed: [Int32] = []
+    private(set) var calls: [(fd: Int32, request: UInt, arg: [UInt8])] = []
+    private var nextFD: Int32 = 100
+
+    func open(_ path: String) -> Result<Int32, PosixError> {
+        defer { nextFD += 1 }
+        opened.append((path, nextFD))
+        return .success(nextFD)
+    }
+
+    func close(_ fd: Int32) -> PosixError? {
+        closed.append(fd)
+        return nil
+    }
+
+    func ioctl(_ fd: Int32, _ request: UInt, _ arg: UnsafeMutableRawPointer?) -> Result<Int32, PosixError> {
+        let size = request == cvfio_GROUP_SET_CONTAINER ? 4 : request == cvfio_IOMMU_MAP_DMA ? 32 : request == cvfio_IOMMU_UNMAP_DMA ? 24 : 0
+        let bytes = arg.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+        calls.append((fd, request, bytes))
+        if let e = failing[request] { return .failure(PosixError(e)) }
+        if request == cvfio_GROUP_GET_DEVICE_FD {
+            defer { nextFD += 1 }
+            return .success(nextFD)
+        }
+        return .success(0)
+    }
+
+    func groupKind(ofNode node: String) -> GroupKind { kinds[node] ?? .unknown }
+
+    func devices(inGroupOfFD fd: Int32) -> [String]? {
+        opened.first { $0.fd == fd }.flatMap { devicesOfNode[$0.path] }
+    }
+}
+
+@Suite("Real-VFIO backend bookkeeping, with a scripted host")
+struct RealVFIOBookkeepingTests {
+    static let twoGroups = """
+    open /dev/vfio/vfio -> 3
+    open /dev/vfio/12 -> 4
+    open /dev/vfio/20 -> 5
+    group_set_container fd=4 container=3 kind=iommu -> ok
+    group_set_container fd=5 container=3 kind=emulated -> ok
+    set_iommu TYPE1v2 -> ok
+
+    """
+
+    func replay(_ text: String, on backend: RealVFIOBackend) throws -> [Performed] {
+        try TextParser.parse(text).1.map { backend.perform($0) }
+    }
+
+    @Test("trace groups bind to real groups of their kind, in the order the trace opens them; an explicit binding wins")
+    func groupBinding() throws {
+        let host = ScriptedVFIOHost()
+        host.kinds = ["/dev/vfio/7": .emulated, "/dev/vfio/3": .iommu, "/dev/vfio/9": .emulated]
+        let events = try TextParser.parse(Self.twoGroups).1
+        let kinds = RealVFIOBackend.traceGroupKinds(events)
+        #expect(kinds == [12: .iommu, 20: .emulated])
+        let backend = RealVFIOBackend(groups: ["/dev/vfio/7", "/dev/vfio/3"], traceKinds: kinds, host: host)
+        for e in events { _ = backend.perform(e) }
+        #expect(host.opened.map(\.path) == ["/dev/vfio/vfio", "/dev/vfio/3", "/dev/vfio/7"])
+
+        let pinned = ScriptedVFIOHost()
+        pinned.kinds = host.kinds
+        let bound = RealVFIOBackend(groups: ["/dev/vfio/7", "/dev/vfio/3"], bindings: [20: "/dev/vfio/9"], traceKinds: kinds, host: pinned)
+        for e in events { _ = bound.perform(e) }
+        #expect(pinned.opened.map(\.path) == ["/dev/vfio/vfio", "/dev/vfio/3", "/dev/vfio/9"])
+    }
+
+    @Test("a trace group with no real group of its kind is not replayed, and says why")
+    func noGroupLeft() throws {
+        let host = ScriptedVFIOHost()
+        host.kinds = ["/dev/vfio/3": .iommu]
+        let events = try TextParser.parse(Self.twoGroups).1
+        let backend = RealVFIOBackend(groups: ["/dev/vfio/3"], traceKinds: RealVFIOBackend.traceGroupKinds(events), host: host)
+        let open20 = try #require(events.map { backend.perform($0) }.dropFirst(2).first)
+        #expect(open20.notes.contains { if case .notReplayed(let why) = $0 { return why.contains("group 20 is emulated") }; return false })
+        #expect(host.opened.count == 2)
+    }
+
+    @Test("trace fd numbers become real fds in every argument, and come back in the trace's numbering")
+    func fdTranslation() throws {
+        let host = ScriptedVFIOHost()
+        host.kinds = ["/dev/vfio/3": .iommu, "/dev/vfio/7": .emulated]
+        let events = try TextParser.parse(Self.twoGroups + "close fd=5 -> ok\n").1
+        let backend = RealVFIOBackend(groups: ["/dev/vfio/3", "/dev/vfio/7"], traceKinds: RealVFIOBackend.traceGroupKinds(events), host: host)
+        let done = events.map { backend.perform($0) }
+        // Trace fds 3, 4, 5 are real 100, 101, 102.
+        guard case .open(let o) = done[1].event.body else { Issue.record("not an open"); return }
+        #expect(o.result == .ok(4))
+        let setContainer = host.calls.filter { $0.request == cvfio_GROUP_SET_CONTAINER }
+        #expect(setContainer.map(\.fd) == [101, 102])
+        #expect(setContainer.map { $0.arg.le32(at: 0) } == [100, 100], "the container argument must be the real container fd")
+        #expect(host.calls.last { $0.request == cvfio_SET_IOMMU }?.fd == 100)
+        #expect(host.closed == [102])
+        backend.close()
+        #expect(host.closed == [102, 101, 100], "newest first, every fd once")
+    }
+
+    @Test("mappings keep their memory until an UNMAP succeeds or the container closes; a failed UNMAP keeps it")
+    func mappingMemory() throws {
+        let host = ScriptedVFIOHost()
+        host.kinds = ["/dev/vfio/3": .iommu]
+        let prelude = """
+        open /dev/vfio/vfio -> 3
+        open /dev/vfio/12 -> 4
+        group_set_container fd=4 container=3 kind=iommu -> ok
+        set_iommu TYPE1v2 -> ok
+        map_dma iova=0x100000 size=64K -> ok
+        map_dma iova=0x200000 size=64K -> ok
+
+        """
+        let backend = RealVFIOBackend(groups: ["/dev/vfio/3"], host: host)
+        _ = try replay(prelude, on: backend)
+        #expect(backend.mappings[3]?.keys.sorted() == [0x100000, 0x200000])
+        let maps = host.calls.filter { $0.request == cvfio_IOMMU_MAP_DMA }
+        #expect(maps.count == 2 && Set(maps.map { $0.arg.le64(at: 8) }).count == 2, "each mapping has its own vaddr")
+        host.failing[cvfio_IOMMU_UNMAP_DMA] = 22
+        let failed = try replay("unmap_dma fd=3 iova=0x100000 size=64K\n", on: backend)
+        #expect(failed.first?.event.result == .error(22))
+        #expect(backend.mappings[3]?.count == 2)
+        host.failing = [:]
+        _ = try replay("unmap_dma fd=3 iova=0x100000 size=64K\n", on: backend)
+        #expect(backend.mappings[3]?.keys.sorted() == [0x200000])
+        _ = try replay("close fd=3 -> ok\n", on: backend)
+        #expect(backend.mappings[3] == nil)
+    }
+}
