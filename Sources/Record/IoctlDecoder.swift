@@ -111,7 +111,7 @@ enum IoctlDecoder {
         case (.group, VFIOUAPI.groupGetStatus):
             guard let argsz = mem.u32(arg) else { break }
             return PendingCall { r, m in
-                let after = r == 0 ? m.read(arg, UAPI.GroupStatus.size).map(UAPI.GroupStatus.init(decoding:)) : nil
+                let after = r == 0 ? m.read(arg, UAPI.GroupStatus.size).map { UAPI.GroupStatus(decoding: $0) } : nil
                 return .groupGetStatus(GroupGetStatus(fd: fd, argsz: argsz, result: callResult(r), flagsOut: after?.flags))
             }
         case (.group, VFIOUAPI.groupSetContainer):
