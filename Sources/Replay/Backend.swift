@@ -73,3 +73,16 @@ public enum OutcomeField: String, Sendable, Equatable {
     /// `docs/kernel-rules.md#delta-d8`).
     case migrationCapHole = "migration capability bytes 12..15"
 }
+
+extension OutcomeField {
+    /// The fields a comparison of two traces must leave out: what either
+    /// trace's kernel leaves undefined (the migration capability's bytes
+    /// 12..15 unless both kernels zero them, 6.6+ and stable backports).
+    public static func undefined(comparing a: TraceHeader, _ b: TraceHeader) -> Set<OutcomeField> {
+        var out: Set<OutcomeField> = []
+        for h in [a, b] where KernelProfile.forKernelRelease(h.kernelRelease)?.migrationCapHoleZeroed != true {
+            out.insert(.migrationCapHole)
+        }
+        return out
+    }
+}

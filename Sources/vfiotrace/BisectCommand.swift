@@ -35,10 +35,15 @@ struct BisectCommand: ParsableCommand {
     @Option(help: "Real kernels in order (5.10, 6.1, 6.12, or bzImage paths), replayed in the VM lab.")
     var kernels: String?
 
+    @Option(help: ArgumentHelp("With --kernels: keep each kernel's recording in DIR/<kernel>/<release>/bisect.vft (default: a directory under /tmp).",
+                               valueName: "dir"), completion: .directory)
+    var labOut: String?
+
     @OptionGroup var comparison: ComparisonArguments
 
     func validate() throws {
         if profiles != nil && kernels != nil { throw ValidationError("give --profiles or --kernels, not both") }
+        if labOut != nil && kernels == nil { throw ValidationError("--lab-out is for --kernels") }
         _ = try profileList()
     }
 
@@ -54,7 +59,7 @@ struct BisectCommand: ParsableCommand {
             guard let root = RepositoryLocation.labRoot() else {
                 throw Failure.trouble("--kernels needs scripts/vm-lab (run from the vfiotrace checkout)")
             }
-            let lab = LabReplay(root: root, outputDirectory: "/tmp/vfiotrace-bisect-\(getpid())")
+            let lab = LabReplay(root: root, outputDirectory: labOut.map(absolutePath) ?? "/tmp/vfiotrace-bisect-\(getpid())")
             for k in kernels.split(separator: ",").map(String.init) {
                 do { points.append(Bisection.Point(name: k, outcomes: try lab.outcomes(of: trace, on: k))) } catch {
                     throw Failure.trouble("\(error)")
@@ -82,4 +87,10 @@ struct BisectCommand: ParsableCommand {
         out.flush()
         if changes > 0 { throw ExitCode(1) }
     }
+}
+
+/// `path` from the current directory when it is relative (the VM lab runs
+/// elsewhere).
+func absolutePath(_ path: String) -> String {
+    path.hasPrefix("/") ? path : Posix.currentDirectory() + "/" + path
 }

@@ -33,11 +33,7 @@ struct DiffCommand: ParsableCommand {
     func run() throws {
         let ia = try openInput(a)
         let ib = try openInput(b)
-        var ignored: Set<OutcomeField> = []
-        for h in [ia.header, ib.header] where KernelProfile.forKernelRelease(h.kernelRelease)?.migrationCapHoleZeroed != true {
-            ignored.insert(.migrationCapHole)
-        }
-        var checker = OutcomeChecker(options: comparison.options, ignored: ignored)
+        var checker = OutcomeChecker(options: comparison.options, ignored: OutcomeField.undefined(comparing: ia.header, ib.header))
         var report = DivergenceReport(maxShown: comparison.maxDivergences, options: comparison.options)
         var ea = try inputEvents(ia), eb = try inputEvents(ib)
         var onlyA = 0, onlyB = 0

@@ -1,0 +1,213 @@
+import Conform
+import Foundation
+import Testing
+import Trace
+@testable import Replay
+
+/// The real-kernel lane's verdicts (scripts/lab-lane): on each of bookworm's
+/// kernels the guests replayed, recorded and checked every corpus scenario;
+/// these tests say whether what came back holds up. Each failure names the
+/// scenario, the kernel and the file.
+@Suite("Lab lane: the corpus on real kernels", .enabled(if: Lab.out != nil, Comment(rawValue: Lab.skipReason)))
+struct LabCorpusTests {
+    @Test("there are lab results to judge (both bookworm kernels unless the lane was limited to one)")
+    func present() {
+        #expect(!Lab.releases.isEmpty, "no <release>/output.txt under \(Lab.out ?? "")")
+        if Lab.env("VFIOTRACE_LAB_KERNEL").map({ $0 == "all" }) ?? true { #expect(Lab.releases.count >= 2, "\(Lab.releases)") }
+        #expect(Lab.scenarios.count >= 7, "\(Lab.scenarios)")
+    }
+
+    @Test("real kernel = scenario: every replay exited 0 and its outcomes are the scenario's; the engine reproduces them",
+          arguments: Lab.releases)
+    func realReplays(release: String) throws {
+        for n in Lab.scenarios {
+            let rec = Lab.dir(release) + "/\(n).vft"
+            #expect(Lab.rc(Lab.dir(release) + "/\(n).replay.rc") == 0, "\(n) on \(release): the real kernel disagrees with the scenario (\(n).replay.log)")
+            guard Lab.exists(rec) else { Issue.record("\(n) on \(release): no recording came back"); continue }
+            let (d, extra) = try Lab.diff(Lab.root + "/corpora/\(n).vfs", rec)
+            #expect(d.clean && extra == 0, "\(n) on \(release): scenario vs real: \(d.why), \(extra) events more")
+            let e = try Lab.engineReplay(rec)
+            #expect(e.clean && e.compared > 0, "\(n) on \(release): the engine disagrees with the real kernel: \(e.why)")
+        }
+    }
+
+    @Test("the ptrace recording of each replay replays on the real kernel and on the engine", arguments: Lab.releases)
+    func ptraceRecordings(release: String) throws {
+        for n in Lab.scenarios {
+            let rec = Lab.dir(release) + "/\(n).rec.vft"
+            guard Lab.exists(rec) else { Issue.record("\(n) on \(release): no ptrace recording"); continue }
+            #expect(Lab.rc(Lab.dir(release) + "/\(n).rec.rc") == 0, "\(n) on \(release): the recording does not replay on the real kernel (\(n).rec.real)")
+            let e = try Lab.engineReplay(rec)
+            #expect(e.clean, "\(n) on \(release): the engine disagrees with the recording: \(e.why)")
+        }
+    }
+
+    @Test("record --pins: the kernel's pin and dma_rw events are the calls the device was asked for; nothing lost; replays on real and engine",
+          arguments: Lab.releases)
+    func pinsRecordings(release: String) throws {
+        for n in Lab.scenarios {
+            let pins = Lab.dir(release) + "/\(n).pins.vft", rec = Lab.dir(release) + "/\(n).rec.vft"
+            guard Lab.rc(Lab.dir(release) + "/\(n).pins.record.rc") == 0, Lab.exists(pins) else {
+                Issue.record("\(n) on \(release): record --pins failed (\(n).pins.log)")
+                continue
+            }
+            #expect(Lab.rc(Lab.dir(release) + "/\(n).pins.rc") == 0, "\(n) on \(release): the --pins recording does not replay on the real kernel")
+            let e = try Lab.engineReplay(pins)
+            #expect(e.clean, "\(n) on \(release): the engine disagrees with the --pins recording: \(e.why)")
+            let scan = try TraceScan.run(TraceReader(path: pins))
+            #expect(scan.lossRecords.isEmpty, "\(n) on \(release): the --pins recording lost kernel events: \(scan.lossSummary ?? "")")
+            guard Lab.exists(rec) else { continue }
+            let asked = Lab.kernelCalls(try Lab.events(rec)), seen = Lab.kernelCalls(try Lab.events(pins))
+            #expect(asked == seen, "\(n) on \(release): kernel events \(seen) differ from the device's requests \(asked)")
+        }
+    }
+
+    @Test("the recordings equal the ones kept in corpora/real/<release>/ (a change means the kernel package changed)",
+          arguments: Lab.releases)
+    func keptRecordings(release: String) throws {
+        let keptDir = Lab.root + "/corpora/real/\(release)"
+        for n in Lab.scenarios {
+            let rec = Lab.dir(release) + "/\(n).vft"
+            guard Lab.exists(rec) else { continue }
+            guard Lab.exists(keptDir + "/\(n).vft") else {
+                Issue.record("\(n) on \(release): no kept recording \(keptDir)/\(n).vft (run scripts/lab-lane --update)")
+                continue
+            }
+            let (d, extra) = try Lab.diff(keptDir + "/\(n).vft", rec)
+            #expect(d.clean && d.compared > 0 && extra == 0, "\(n) on \(release): differs from the kept recording: \(d.why), \(extra) events more")
+            let pins = Lab.dir(release) + "/\(n).pins.vft"
+            guard Lab.exists(pins), !Lab.kernelCalls(try Lab.events(pins)).isEmpty else { continue }
+            guard Lab.exists(keptDir + "/\(n).pins.vft") else {
+                Issue.record("\(n) --pins on \(release): no kept recording \(keptDir)/\(n).pins.vft (run scripts/lab-lane --update)")
+                continue
+            }
+            let (p, pExtra) = try Lab.diff(keptDir + "/\(n).pins.vft", pins)
+            #expect(p.clean && pExtra == 0, "\(n) --pins on \(release): differs from the kept recording: \(p.why), \(pExtra) events more")
+        }
+    }
+}
+
+/// The recorder's hard cases in the lab: attaching, losing events, a killed
+/// tracee, an fd reused mid-call; and the rule catalogue on the kernel.
+@Suite("Lab lane: the recorder and the catalogue on real kernels", .enabled(if: Lab.out != nil, Comment(rawValue: Lab.skipReason)))
+struct LabRecorderTests {
+    @Test("record --pins --pid: attached, the same kernel events as launched, and the engine agrees", arguments: Lab.releases)
+    func attach(release: String) throws {
+        let path = Lab.dir(release) + "/pins-attach.vft"
+        guard Lab.rc(Lab.dir(release) + "/pins-attach.rc") == 0, Lab.exists(path) else {
+            Issue.record("record --pins --pid on \(release) failed (pins-attach.log)")
+            return
+        }
+        let attached = Lab.kernelCalls(try Lab.events(path))
+        #expect(!attached.isEmpty)
+        #expect(attached == Lab.kernelCalls(try Lab.events(Lab.dir(release) + "/pinned-pages.pins.vft")))
+        let e = try Lab.engineReplay(path)
+        #expect(e.clean, "record --pins --pid on \(release): \(e.why)")
+    }
+
+    /// scripts/lab-lane-guest's flood: 2000 one-page pins and unpins, then
+    /// 4 pins of 512 pages each unpinned (512 kernel calls each).
+    static let floodPins = 2004, floodUnpins = 2000 + 4 * 512
+
+    @Test("a flood through a 4 KiB buffer: what the kernel dropped is counted in loss records", arguments: Lab.releases)
+    func lossAccounting(release: String) throws {
+        let path = Lab.dir(release) + "/flood.pins.vft"
+        guard Lab.rc(Lab.dir(release) + "/flood.rc") == 0, Lab.exists(path) else {
+            Issue.record("the flood was not recorded on \(release) (flood.log)")
+            return
+        }
+        let scan = try TraceScan.run(TraceReader(path: path))
+        let events = try Lab.events(path)
+        let pins = Lab.pins(events)
+        let unpins = events.filter { if case .unpin = $0.body { return true }; return false }.count
+        let lost = scan.lossRecords.reduce(UInt64(0)) { $0 &+ $1.loss.count }
+        #expect(!scan.lossRecords.isEmpty, "on \(release): nothing lost through a 4 KiB buffer: \(pins) pins, \(unpins) unpins kept")
+        #expect(pins <= Self.floodPins && unpins <= Self.floodUnpins, "on \(release): more kernel events than calls made")
+        // Every missing pin or unpin is at least one lost record.
+        let missing = (Self.floodPins - pins) + (Self.floodUnpins - unpins)
+        #expect(lost >= UInt64(missing), "on \(release): \(missing) kernel events missing, loss records count \(lost): \(scan.lossSummary ?? "none")")
+    }
+
+    @Test("a tracee killed mid-run: the recorder ends cleanly, the trace is intact and replays on the engine", arguments: Lab.releases)
+    func killedTracee(release: String) throws {
+        let path = Lab.dir(release) + "/killed.pins.vft"
+        guard Lab.rc(Lab.dir(release) + "/killed.rc") == 0, Lab.exists(path) else {
+            Issue.record("killed tracee on \(release): the recorder did not end cleanly (killed.log)")
+            return
+        }
+        #expect(Lab.pins(try Lab.events(path)) < Self.floodPins, "on \(release): every pin was made: the workload ended before the kill")
+        let scan = try TraceScan.run(TraceReader(path: path))
+        #expect(scan.isIntact, "on \(release): \(scan.problems)")
+        let e = try Lab.engineReplay(path)
+        #expect(e.clean, "killed tracee on \(release): \(e.why)")
+    }
+
+    @Test("an fd closed and reused while another thread calls ioctls on it: every open recorded, no call that reached /dev/null kept as VFIO's",
+          arguments: Lab.releases)
+    func fdReuse(release: String) throws {
+        let path = Lab.dir(release) + "/fdrace.vft"
+        guard Lab.rc(Lab.dir(release) + "/fdrace.rc") == 0, Lab.exists(path) else {
+            Issue.record("fd reuse on \(release): the program or the recording did not come through (fdrace.log)")
+            return
+        }
+        #expect(try TraceScan.run(TraceReader(path: path)).isIntact)
+        let events = try Lab.events(path)
+        let opens = events.filter { if case .open(let o) = $0.body { return o.path == "/dev/vfio/vfio" && o.result != nil }; return false }
+        let wrong = events.filter { if case .checkExtension(let c) = $0.body { return c.result == .error(.ENOTTY) }; return false }
+        #expect(opens.count == 151, "on \(release): \(opens.count) opens of /dev/vfio/vfio recorded, the program made 151")
+        #expect(wrong.isEmpty, "on \(release): \(wrong.count) calls that reached /dev/null recorded as VFIO calls: \(wrong.first.map(\.inputLine) ?? "")")
+    }
+
+    @Test("the whole rule catalogue on the real kernel: every rule PASS, none CONF (both devices are there), FAIL or BROK",
+          arguments: Lab.releases)
+    func conform(release: String) throws {
+        #expect(Lab.rc(Lab.dir(release) + "/conform.rc") == 0, "conform on \(release) (conform.log)")
+        let text = try String(contentsOfFile: Lab.dir(release) + "/conform.jsonl", encoding: .utf8)
+        let verdicts = try text.split(separator: "\n").map { line -> (String, String) in
+            let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            return (o["rule"] as? String ?? "?", o["verdict"] as? String ?? "?")
+        }
+        let catalogue = try Catalogue(directory: Lab.root + "/corpora/rules")
+        #expect(verdicts.count == catalogue.rules.count, "on \(release): \(verdicts.count) verdicts for \(catalogue.rules.count) rules")
+        let notPassed = verdicts.filter { $0.1 != "PASS" }
+        #expect(notPassed.isEmpty, "on \(release): \(notPassed.map { "\($0.1) \($0.0)" })")
+    }
+}
+
+/// Bullseye's 5.10 (vfio-pci only) and bisecting between real kernels.
+@Suite("Lab lane: 5.10 and bisect --kernels")
+struct LabOlderKernelTests {
+    static let oldScenarios = ["bad-inputs", "basic-tracking", "iommu-spans"]
+
+    @Test("the engine's 5.10 profile reproduces the real 5.10 on the vfio-pci scenarios",
+          .enabled(if: Lab.out510 != nil, "no 5.10 lab output: scripts/lab-lane sets VFIOTRACE_LAB_OUT_510"))
+    func fiveTen() throws {
+        let dirs = (try? FileManager.default.contentsOfDirectory(atPath: Lab.out510!)) ?? []
+        for s in Self.oldScenarios {
+            guard let rel = dirs.sorted().first(where: { Lab.exists(Lab.out510! + "/\($0)/\(s).vft") }) else {
+                Issue.record("\(s) on 5.10: no recording came back (\(Lab.out510!))")
+                continue
+            }
+            let path = Lab.out510! + "/\(rel)/\(s).vft"
+            let input = try EventInput.open(path)
+            #expect(ProfileChoice.auto.resolve(for: input.header).profile.name == "5.10", "\(rel)")
+            let e = try Lab.engineReplay(path)
+            #expect(e.clean && e.compared > 0, "\(s) on \(rel): \(e.why)")
+        }
+    }
+
+    @Test("bisect --kernels 5.10,6.1 on iommu-spans names 6.1, at event #25 (5.10 unmaps in red-black-tree order)",
+          .enabled(if: Lab.bisect != nil, "no bisect output: scripts/lab-lane sets VFIOTRACE_LAB_BISECT"))
+    func bisectKernels() throws {
+        let dir = Lab.bisect!
+        #expect(Lab.rc(dir + "/rc") == 1, "bisect exits 1 when the outcomes change")
+        func outcomes(_ kernel: String) throws -> [Event] {
+            let sub = dir + "/" + kernel
+            let rel = try #require((try? FileManager.default.contentsOfDirectory(atPath: sub))?.first { Lab.exists(sub + "/\($0)/bisect.vft") },
+                                   "no recording for \(kernel) in \(sub)")
+            return try Lab.events(sub + "/\(rel)/bisect.vft")
+        }
+        let change = Bisection.firstChange(try outcomes("5.10"), try outcomes("6.1"), options: ComparisonOptions())
+        #expect(change?.expected.seq == 25, "first change at \(change.map { "#\($0.expected.seq)" } ?? "none")")
+    }
+}
