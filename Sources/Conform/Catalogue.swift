@@ -105,7 +105,7 @@ public struct Catalogue: Sendable {
         var order: [String] = []
         for (path, text) in files.sorted(by: { $0.path < $1.path }) {
             var fields: [String: String] = [:]
-            for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
                 guard line.hasPrefix("# ") else { break }
                 let body = line.dropFirst(2)
                 if let colon = body.firstIndex(of: ":") {

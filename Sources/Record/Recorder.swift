@@ -68,9 +68,13 @@ public final class Recorder {
     private var fresh: Set<pid_t> = []
     /// Decodes syscalls at entry (and knows the test device's fds).
     private var entries: SyscallEntry
-    /// Closes seen entering, by fd number (any thread, any process): a
-    /// failed call on an fd closed meanwhile is kept as a note.
+    /// Closes seen entering, by fd number (any thread, any process), and
+    /// those not yet returned: a failed call on an fd closed meanwhile is
+    /// kept as a note.
     private var closesEntered: [Int32: UInt64] = [:]
+    private var closesInFlight: [Int32: UInt64] = [:]
+    /// The fd each thread is closing, between its close's entry and exit.
+    private var closing: [pid_t: Int32] = [:]
     /// Attached to a running process: no seccomp filter, every syscall
     /// stops at entry and exit (PTRACE_SYSCALL).
     var stepping = false
@@ -197,8 +201,17 @@ public final class Recorder {
         // Counted for every close, decoded or not, before anything else:
         // the close is stopped here until resumed, so it cannot yet have
         // taken effect.
-        if sc.nr == crec_nr_close { closesEntered[Int32(truncatingIfNeeded: sc.args.0), default: 0] &+= 1 }
-        guard let call = entries.decode(pid, sc, closes: { [unowned self] fd in self.closesEntered[fd] ?? 0 }) else { return false }
+        let closed: Int32? = sc.nr == crec_nr_close ? Int32(truncatingIfNeeded: sc.args.0) : nil
+        if let fd = closed { closesEntered[fd, default: 0] &+= 1 }
+        guard let call = entries.decode(pid, sc, closes: { [unowned self] fd in self.closesEntered[fd] ?? 0 },
+                                        closesInFlight: { closesInFlight[$0] ?? 0 }) else { return false }
+        // A decoded close (of a VFIO fd) is stepped to its exit, so it is
+        // known to be in flight until then; an undecoded one runs on at
+        // once and cannot be what a VFIO call's fd was at that call's entry.
+        if let fd = closed {
+            closesInFlight[fd, default: 0] &+= 1
+            closing[pid] = fd
+        }
         pending[pid] = call
         pendingSince[pid] = RecorderClock.now()
         return true
@@ -206,14 +219,21 @@ public final class Recorder {
 
     /// A syscall at exit: its event, when it was entered as one.
     private func exit(_ pid: pid_t) {
+        closeReturned(pid)
         var sc = crec_syscall()
         guard let call = pending.removeValue(forKey: pid), crec_get_syscall(pid, &sc) == 0,
               let body = call.finish(sc.ret, TraceeMemory(pid: pid)) else { return }
         writing { try record(body, tid: pid, since: pendingSince.removeValue(forKey: pid)) }
     }
 
+    /// The close `pid` was in, if any, is over.
+    private func closeReturned(_ pid: pid_t) {
+        if let fd = closing.removeValue(forKey: pid) { closesInFlight[fd, default: 1] &-= 1 }
+    }
+
     /// A thread that is gone (exited, killed, detached, replaced by exec).
     private func forget(_ pid: pid_t) {
+        closeReturned(pid)
         tracees.remove(pid)
         pending[pid] = nil
         pendingSince[pid] = nil

@@ -19,12 +19,16 @@ struct SyscallEntry {
 
     /// What to record at the exit of syscall `sc` of thread `pid`, or nil.
     /// `closes(fd)` counts the closes of fd number `fd` the recorder has
-    /// seen enter so far (any thread): a failed call during which it grew
-    /// may have reached another file.
-    func decode(_ pid: pid_t, _ sc: crec_syscall, closes: @escaping (Int32) -> UInt64) -> PendingCall? {
+    /// seen enter so far (any thread), `closesInFlight(fd)` those of them
+    /// not yet returned: a failed call may have reached another file if a
+    /// close of its fd entered before it returned and had not finished
+    /// before it started.
+    func decode(_ pid: pid_t, _ sc: crec_syscall, closes: @escaping (Int32) -> UInt64,
+                closesInFlight: (Int32) -> UInt64) -> PendingCall? {
         let mem = TraceeMemory(pid: pid)
         func guarded(_ call: PendingCall, fd: Int32, target: String, what: String) -> PendingCall {
-            Self.unlessReplaced(call, fd: fd, target: target, what: what, closesAtEntry: closes(fd), closes: closes)
+            Self.unlessReplaced(call, fd: fd, target: target, what: what,
+                                closesAtEntry: closes(fd) &- closesInFlight(fd), closes: closes)
         }
         switch sc.nr {
         case crec_nr_ioctl:

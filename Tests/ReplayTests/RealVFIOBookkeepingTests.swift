@@ -1,3 +1,4 @@
+import Foundation
 import CVFIO
 import Testing
 import Trace
@@ -140,5 +141,21 @@ struct RealVFIOBookkeepingTests {
         #expect(backend.mappings[3]?.keys.sorted() == [0x200000])
         _ = try replay("close fd=3 -> ok\n", on: backend)
         #expect(backend.mappings[3] == nil)
+    }
+
+    @Test("a damaged trace is refused before anything reaches the kernel")
+    func damagedTraceRefused() throws {
+        let dir = NSTemporaryDirectory() + "vfiotrace-damaged-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let events = try TextParser.parse(Self.twoGroups + (0..<200).map { "marker \"m\($0)\"\n" }.joined()).1
+        let w = try TraceWriter(path: dir + "/t.vft", header: TraceHeader(captureMode: "test"), options: .init(frameBytes: 300))
+        for e in events { try w.append(e) }
+        try w.close()
+        var bytes = [UInt8](FileManager.default.contents(atPath: dir + "/t.vft")!)
+        for i in (bytes.count / 2)..<(bytes.count / 2 + 64) { bytes[i] ^= 0x5A }
+        FileManager.default.createFile(atPath: dir + "/t.vft", contents: Data(bytes))
+        let input = try EventInput.open(dir + "/t.vft")
+        #expect(throws: InputError.self) { _ = try RealVFIOBackend.traceGroupKinds(of: input) }
     }
 }

@@ -139,3 +139,19 @@ struct EventInputTests {
         #expect(s.lossSummary == "2 (\(UInt64.max) events lost)")
     }
 }
+
+@Suite("Line endings")
+struct LineEndingTests {
+    @Test("CRLF text gives the same events through a file, standard-input bytes and TextParser.parse")
+    func crlf() throws {
+        let unix = "open /dev/vfio/vfio -> 3\nmarker \"a\"\nmarker \"b\"\n"
+        let dos = unix.replacingOccurrences(of: "\n", with: "\r\n")
+        let expected = try TextParser.parse(unix).1
+        #expect(expected.count == 3)
+        #expect(try TextParser.parse(dos).1 == expected)
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try dos.write(toFile: dir + "/dos.vfs", atomically: true, encoding: .utf8)
+        #expect(try EventInput.open(dir + "/dos.vfs").readAll() == expected)
+    }
+}

@@ -42,7 +42,8 @@ extension RealVFIOBackend {
 
     /// The kind each trace group of `input` is attached as, read in a first
     /// pass over its opens and SET_CONTAINERs (the real backend binds trace
-    /// groups to real ones by kind before the replay starts).
+    /// groups to real ones by kind before the replay starts). A damaged
+    /// trace is refused here, before anything reaches the kernel.
     public static func traceGroupKinds(of input: EventInput) throws(InputError) -> [UInt32: GroupKind] {
         var events = try input.events()
         var relevant: [Event] = []
@@ -52,6 +53,7 @@ extension RealVFIOBackend {
             default: break
             }
         }
+        if let p = events.problems.first { throw .damaged(path: input.path, p) }
         return traceGroupKinds(relevant)
     }
 }

@@ -29,9 +29,10 @@ struct LineSource {
         atEnd = true
     }
 
-    /// The next line without its newline; nil after the last. A final line
-    /// without a newline counts, and an empty file is one empty line, as
-    /// `split(omittingEmptySubsequences: false)` sees text.
+    /// The next line without its newline (a CR before it is the parser's
+    /// to drop); nil after the last. A final line without a newline counts,
+    /// and an empty file is one empty line, as `TextParser.parse` splits
+    /// text.
     mutating func next() throws(InputError) -> [UInt8]? {
         while true {
             guard start <= buffer.count else { return nil }

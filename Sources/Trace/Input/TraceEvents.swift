@@ -14,6 +14,10 @@ public struct TraceEvents {
     private var scanner: FrameScanner
     private var frame: [Event] = []
     private var position = 0
+    /// The current frame's record damage, reported once its intact events
+    /// have all been handed out (a reader that stops inside the frame
+    /// never sees it, as before).
+    private var frameDamage: TraceReader.Problem?
     /// Ordinal of the next event the scanner's frames give, from 0.
     private var ordinal: UInt64
     private let from: UInt64
@@ -48,13 +52,17 @@ public struct TraceEvents {
             }
             frame = []
             position = 0
+            if let d = frameDamage {
+                problems.append(d)
+                frameDamage = nil
+            }
             guard let item = try scanner.next() else { return nil }
             switch item {
             case .data(let off, let size, _, let content):
                 frame = content.events
                 if let d = content.damage {
                     // The records decoded before the damage are still handed out.
-                    problems.append(.init(offset: off, length: size, reason: "frame records damaged: \(d)", isTruncation: false))
+                    frameDamage = .init(offset: off, length: size, reason: "frame records damaged: \(d)", isTruncation: false)
                 }
             case .index, .skippable:
                 continue

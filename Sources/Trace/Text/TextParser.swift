@@ -22,7 +22,9 @@ public struct TextParser {
     public static func parse(_ text: String, emit: (Event) throws -> Void) throws -> TraceHeader {
         var p = TextParser()
         var n = 0
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Split as LineSource splits a file: at every newline, CRLF too
+        // (Swift takes "\r\n" for one Character).
+        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             n += 1
             if let e = try p.parseLine(raw, number: n) { try emit(e) }
         }
