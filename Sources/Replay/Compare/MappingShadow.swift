@@ -3,7 +3,8 @@ import Trace
 /// Which IOVAs are mapped, followed from a trace's own MAP and UNMAP events
 /// and their results, so that a bitmap difference can say whether a bit
 /// lies inside a mapping or in a hole. It needs no backend, so `diff` of
-/// two recordings uses it too.
+/// two recordings uses it too. It holds only states a kernel can be in,
+/// whatever a trace claims (mappings never overlap).
 public struct MappingShadow {
     /// Mapped ranges per container fd.
     private var containers: [Int32: MappingIndex] = [:]
@@ -29,9 +30,17 @@ public struct MappingShadow {
     public mutating func apply(_ e: Event, result: CallResult?) {
         guard result?.isSuccess == true else { return }
         switch e.body {
-        case .mapDMA(let x) where x.flags & VFIOUAPI.unmapFlagVAddr == 0:
-            containers[x.fd, default: MappingIndex()].insert(
-                DMAMapping(iova: x.iova, size: x.size, vaddr: .valid, prot: 3, iommuMapped: false))
+        case .mapDMA(let x) where x.flags & VFIOUAPI.mapFlagVAddr == 0:
+            // A trace may claim anything: a MAP "succeeding" with size 0,
+            // wrapping past 2^64 or overlapping a mapping describes a state
+            // the kernel refuses (EINVAL, EEXIST in vfio_dma_do_map). The
+            // shadow keeps what a kernel could hold and ignores the rest;
+            // the replay's own comparison reports the claim.
+            guard x.size > 0, x.iova &+ (x.size - 1) >= x.iova else { return }
+            var index = containers[x.fd] ?? MappingIndex()
+            guard index.firstOverlapping(x.iova, x.iova &+ (x.size - 1)) == nil else { return }
+            index.insert(DMAMapping(iova: x.iova, size: x.size, vaddr: .valid, prot: 3, iommuMapped: false))
+            containers[x.fd] = index
         case .unmapDMA(let x) where x.flags & VFIOUAPI.unmapFlagVAddr == 0:
             guard var index = containers[x.fd] else { return }
             if x.flags & VFIOUAPI.unmapFlagAll != 0 {
