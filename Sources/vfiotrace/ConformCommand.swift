@@ -103,10 +103,19 @@ func loadRuleCatalogue(_ corpus: String?) throws -> (String, Catalogue) {
     }
 }
 
-/// Writes a whole text file, replacing it.
+/// Writes a whole text file: beside it, then in its place.
 func writeTextFile(_ path: String, _ s: String) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    if fd < 0 { throw Failure.trouble("\(path): \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    if let e = Array(s.utf8).withUnsafeBytes({ Posix.writeAll(fd, $0) }) { throw Failure.trouble("\(path): \(Posix.describe(e))") }
+    let out = try beginOutput(path, inputs: [])
+    let fd = open(out.writePath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    if fd < 0 {
+        out.abandon()
+        throw Failure.trouble("\(path): \(String(cString: strerror(errno)))")
+    }
+    let failed = Array(s.utf8).withUnsafeBytes { Posix.writeAll(fd, $0) }
+    close(fd)
+    if let e = failed {
+        out.abandon()
+        throw Failure.trouble("\(path): \(Posix.describe(e))")
+    }
+    try commitOutput(out)
 }

@@ -28,6 +28,16 @@ func readAllEvents(_ path: String) throws -> [Event] {
     do { return try EventInput.open(path).readAll() } catch { throw Failure.trouble("\(error)") }
 }
 
+/// An output file written aside and renamed (`OutputFile`); refused when
+/// it is one of the inputs.
+func beginOutput(_ path: String, inputs: [String]) throws -> OutputFile {
+    do { return try OutputFile.begin(path, inputs: inputs) } catch { throw Failure.trouble("\(error)") }
+}
+
+func commitOutput(_ out: OutputFile) throws {
+    do { try out.commit() } catch { throw Failure.trouble("\(error)") }
+}
+
 /// Whether standard error is a terminal (progress lines go there only then).
 var stderrIsTerminal: Bool { isatty(2) == 1 }
 

@@ -54,6 +54,15 @@ struct ReplayCommand: ParsableCommand {
 
     func run() throws {
         let input = try openInput(trace)
+        // Written beside the target, in place only when complete.
+        let out = try output.map { try beginOutput($0, inputs: [trace]) }
+        do { try replay(input, into: out) } catch {
+            out?.abandon()
+            throw error
+        }
+    }
+
+    func replay(_ input: EventInput, into out: OutputFile?) throws {
         let backendObject: Backend
         let why: String
         var header = input.header
@@ -78,7 +87,7 @@ struct ReplayCommand: ParsableCommand {
             var h = header
             h.tool = toolVersion
             h.captureMode = "replay:\(backendObject.name)"
-            do { writer = try TraceWriter(path: output, header: h) } catch { throw Failure.trouble("\(output): \(error)") }
+            do { writer = try TraceWriter(path: out!.writePath, header: h) } catch { throw Failure.trouble("\(output): \(error)") }
         }
         var progress = Progress(label: "replay", total: nil)
         var events = try inputEvents(input)
@@ -92,8 +101,9 @@ struct ReplayCommand: ParsableCommand {
         }
         progress.finish()
         try checkProblems(events)
-        if let w = writer {
+        if let w = writer, let out {
             do { try w.close() } catch { throw Failure.trouble("\(output!): \(error)") }
+            try commitOutput(out)
         }
         report.finish()
         backendObject.close()

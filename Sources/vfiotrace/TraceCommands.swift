@@ -32,32 +32,28 @@ struct CompileCommand: ParsableCommand {
             throw Failure.trouble("\(scenario): already a binary trace (`vfiotrace cat` prints its text form)")
         }
         var events = try inputEvents(input)
+        // Written beside the target and renamed at the end: a syntax error
+        // leaves whatever -o named as it was.
+        let out = try beginOutput(output, inputs: [scenario])
         var writer: TraceWriter? = nil
         func open(_ header: TraceHeader) throws -> TraceWriter {
             if let writer { return writer }
             var h = header
             if h.tool.isEmpty { h.tool = toolVersion }
-            do { writer = try TraceWriter(path: output, header: h) } catch { throw Failure.trouble("\(output): \(error)") }
+            do { writer = try TraceWriter(path: out.writePath, header: h) } catch { throw Failure.trouble("\(output): \(error)") }
             return writer!
         }
-        while true {
-            let event: Event?
-            do {
-                event = try nextEvent(&events)
-            } catch {
-                // Leave no half-written trace behind; a file the writer never
-                // opened is not touched.
-                if writer != nil {
-                    writer = nil
-                    unlink(output)
-                }
-                throw error
+        do {
+            while let event = try nextEvent(&events) {
+                let w = try open(input.header)
+                do { try w.append(event) } catch { throw Failure.trouble("\(output): \(error)") }
             }
-            guard let event else { break }
-            let w = try open(input.header)
-            do { try w.append(event) } catch { throw Failure.trouble("\(output): \(error)") }
+            do { try open(input.header).close() } catch let f as Failure { throw f } catch { throw Failure.trouble("\(output): \(error)") }
+            try commitOutput(out)
+        } catch {
+            out.abandon()
+            throw error
         }
-        do { try open(input.header).close() } catch let f as Failure { throw f } catch { throw Failure.trouble("\(output): \(error)") }
     }
 }
 
@@ -235,15 +231,20 @@ struct RecoverCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Where to write the recovered trace.")
     var output: String
 
-    func validate() throws {
-        if output == trace { throw ValidationError("--output must differ from the input trace") }
-    }
-
     func run() throws {
         let r = try openTrace(trace)
         let rep: TraceRecovery.Report
         do {
-            rep = try TraceRecovery.recover(r, to: output)
+            let out = try beginOutput(output, inputs: [trace])
+            do {
+                rep = try TraceRecovery.recover(r, to: out.writePath)
+                try commitOutput(out)
+            } catch {
+                out.abandon()
+                throw error
+            }
+        } catch let f as Failure {
+            throw f
         } catch {
             throw Failure.trouble("\(output): \(error)")
         }
