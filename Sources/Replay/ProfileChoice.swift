@@ -34,9 +34,9 @@ public enum ProfileChoice: Hashable, Sendable, CustomStringConvertible {
     /// preset, which one replay cannot be: it resolves like `auto`.
     public func resolve(for header: TraceHeader) -> (profile: KernelProfile, reason: String) {
         if case .preset(let p) = self { return (p, "profile \(p.name)") }
-        let release = header.kernelRelease
-        if release.isEmpty { return (.latest, "no kernel release in the header: latest") }
-        if let p = KernelProfile.forKernelRelease(release) { return (p, "auto: kernel \(release)") }
+        let release = TextSyntax.headerValue(header.kernelRelease)
+        if header.kernelRelease.isEmpty { return (.latest, "no kernel release in the header: latest") }
+        if let p = KernelProfile.forKernelRelease(header.kernelRelease) { return (p, "auto: kernel \(release)") }
         return (.latest, "auto: kernel \(release) not recognised, using latest")
     }
 

@@ -132,10 +132,12 @@ struct InfoCommand: ParsableCommand {
         var out = OutputBuffer()
         out.line("file:          \(trace) (\(s.fileSize) bytes)")
         out.line("format:        \(h.formatMajor).\(h.formatMinor), little-endian, page size \(h.pageSize)")
-        out.line("kernel:        \(h.kernelRelease.isEmpty ? "(none: not recorded on a kernel)" : h.kernelRelease)")
-        if !h.host.isEmpty { out.line("host:          \(h.host)") }
-        out.line("written by:    \(h.tool.isEmpty ? "(unknown)" : h.tool)")
-        out.line("capture mode:  \(h.captureMode.isEmpty ? "(unknown)" : h.captureMode)")
+        // Header strings are the trace's: shown escaped, never raw.
+        let shown = TextSyntax.headerValue
+        out.line("kernel:        \(h.kernelRelease.isEmpty ? "(none: not recorded on a kernel)" : shown(h.kernelRelease))")
+        if !h.host.isEmpty { out.line("host:          \(shown(h.host))") }
+        out.line("written by:    \(h.tool.isEmpty ? "(unknown)" : shown(h.tool))")
+        out.line("capture mode:  \(h.captureMode.isEmpty ? "(unknown)" : shown(h.captureMode))")
         out.line("events:        \(s.events)")
         for (name, n) in s.countsByType.sorted(by: { $0.key < $1.key }) {
             out.line("  " + name + String(repeating: " ", count: max(1, 23 - name.count)) + "\(n)")
@@ -197,7 +199,7 @@ struct VerifyCommand: ParsableCommand {
         case .mismatch(let why): out.line("\(trace): seek index does not match: \(why)")
         }
         for (seq, l) in s.lossRecords {
-            out.line("\(trace): event \(seq) is a loss record: \(l.count > 0 ? "\(l.count) events lost" : "events lost, count unknown"): \(l.reason)")
+            out.line("\(trace): event \(seq) is a loss record: \(l.count > 0 ? "\(l.count) events lost" : "events lost, count unknown"): \(TextSyntax.headerValue(l.reason))")
         }
         if s.isIntact {
             let losses = s.lossSummary.map { "; \($0)" } ?? ""

@@ -54,3 +54,27 @@ struct TextFormTests {
         #expect(TextSyntax.size(48) == "48")
     }
 }
+
+@Suite("Strings from a trace cannot forge text")
+struct TextInjectionTests {
+    @Test("header strings and open paths with newlines, quotes and escape sequences round-trip through the text form, one line each")
+    func hostileStrings() throws {
+        var h = TraceHeader(captureMode: "ptrace\n#7 marker \"forged\"")
+        h.kernelRelease = "6.1.0\u{1B}[2J"
+        h.host = " padded "
+        h.tool = "\"quoted\""
+        let events = [
+            Event(seq: 0, time: 0, tid: 1, .open(Open(path: "/dev/vfio/1\nopen /dev/vfio/2", result: .ok(3)))),
+            Event(seq: 1, time: 0, tid: 1, .marker(Marker("x"))),
+        ]
+        var p = TextPrinter()
+        let lines = TextPrinter.headerLines(h) + events.map { p.line(for: $0) }
+        #expect(lines.count == 6)
+        for l in lines { #expect(!l.contains("\n") && !l.unicodeScalars.contains { $0.value == 0x1B }, "\(l)") }
+        let (back, parsed) = try TextParser.parse(lines.joined(separator: "\n"))
+        #expect(parsed == events)
+        #expect(back.captureMode == h.captureMode && back.kernelRelease == h.kernelRelease && back.host == h.host && back.tool == h.tool)
+        // Plain values are printed as they always were.
+        #expect(TextPrinter.headerLines(TraceHeader(kernelRelease: "6.1.0-56-amd64", tool: "vfiotrace 0.1.0", captureMode: "ptrace")).contains("!tool vfiotrace 0.1.0"))
+    }
+}

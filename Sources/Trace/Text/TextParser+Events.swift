@@ -6,7 +6,8 @@ extension TextParser {
         switch verb.text {
         case "open":
             guard let path = a.positional() else { throw fail(verb.column, "open needs a path (/dev/vfio/vfio or /dev/vfio/N)") }
-            return .open(Open(path: String(path.text), result: result))
+            let text = path.text.first == "\"" ? try unquote(path.text, column: path.column) : String(path.text)
+            return .open(Open(path: text, result: result))
         case "close":
             return .close(Close(fd: try a.fd(default: nil), result: result))
         case "get_api_version":

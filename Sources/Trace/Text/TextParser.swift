@@ -94,7 +94,11 @@ public struct TextParser {
     mutating func headerLine(_ s: Substring, column: Int) throws(TextError) {
         if sawEvent { throw fail(column, "header lines (!…) must come before the first event") }
         let key = s.prefix { $0 != " " }
-        let value = String(s.dropFirst(key.count).drop { $0 == " " })
+        var value = String(s.dropFirst(key.count).drop { $0 == " " })
+        // String values may be quoted (the printer quotes what is not plain).
+        if ["kernel", "host", "tool", "mode"].contains(key), value.first == "\"" {
+            value = try unquote(Substring(value), column: column + key.count + 1)
+        }
         switch key {
         case "format":
             let p = value.split(separator: ".")

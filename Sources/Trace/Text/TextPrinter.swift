@@ -12,10 +12,10 @@ public struct TextPrinter {
         if h.formatMajor != TraceHeader.currentMajor || h.formatMinor != TraceHeader.currentMinor {
             out.append("!format \(h.formatMajor).\(h.formatMinor)")
         }
-        if !h.kernelRelease.isEmpty { out.append("!kernel \(h.kernelRelease)") }
-        if !h.host.isEmpty { out.append("!host \(h.host)") }
-        if !h.tool.isEmpty { out.append("!tool \(h.tool)") }
-        if !h.captureMode.isEmpty { out.append("!mode \(h.captureMode)") }
+        if !h.kernelRelease.isEmpty { out.append("!kernel " + TextSyntax.headerValue(h.kernelRelease)) }
+        if !h.host.isEmpty { out.append("!host " + TextSyntax.headerValue(h.host)) }
+        if !h.tool.isEmpty { out.append("!tool " + TextSyntax.headerValue(h.tool)) }
+        if !h.captureMode.isEmpty { out.append("!mode " + TextSyntax.headerValue(h.captureMode)) }
         if h.pageSize != 4096 { out.append("!page_size \(h.pageSize)") }
         if h.createdAt != 0 { out.append("!created \(h.createdAt)") }
         return out
@@ -67,7 +67,7 @@ public struct TextPrinter {
         switch b {
         case .open(let e):
             p.append("open")
-            p.append(e.path)
+            p.append(TextSyntax.word(e.path))
             result(e.result, &out)
         case .close(let e):
             p.append("close")

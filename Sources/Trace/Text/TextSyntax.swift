@@ -156,6 +156,24 @@ public enum TextSyntax {
         min(bitmapSize, EventCodec.maxBitmapBytes)
     }
 
+    /// `s` as one word of the text form: as it is when it is plain (printable
+    /// ASCII without spaces, quotes, `#` or backslashes, not empty), else
+    /// quoted with escapes. Strings from a trace (header fields, open paths,
+    /// loss reasons) are printed through this, so a newline or an escape
+    /// sequence in one can neither forge lines nor reach a terminal.
+    public static func word(_ s: String) -> String {
+        let plain = !s.isEmpty && s.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "\\" && $0 != "#" }
+        return plain ? s : quote(s)
+    }
+
+    /// Like ``word(_:)`` but spaces are plain too: a header value such as
+    /// `vfiotrace 0.1.0` stays as it was written.
+    public static func headerValue(_ s: String) -> String {
+        let plain = !s.isEmpty && s.first != " " && s.last != " "
+            && s.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "\\" }
+        return plain ? s : quote(s)
+    }
+
     /// Quoted string with `\"`, `\\`, `\n`, `\t` and `\xNN` escapes.
     public static func quote(_ s: String) -> String {
         var out = "\""
