@@ -203,3 +203,44 @@ extension RobustnessTests {
         #expect(undetected.isEmpty, "flips at offsets \(undetected.prefix(10)) of \(full.count) went unnoticed")
     }
 }
+
+@Suite("Records of newer types")
+struct NewerRecordTests {
+    @Test("the seek index counts every event record, known type or not: verify and info agree, --from positions count them")
+    func unknownRecordsCounted() throws {
+        let dir = temporaryDirectory()
+        var frame = ByteWriter()
+        var codec = EventCodec()
+        codec.encode(Event(seq: 0, .marker(Marker("before"))), into: &frame)
+        frame.u8(0x3E) // a record type from a newer writer, which counts it as an event
+        frame.blob([9, 9, 9, 9])
+        codec.encode(Event(seq: 2, .marker(Marker("after"))), into: &frame)
+        var end = ByteWriter()
+        end.varint(3)
+        end.u32(CRC32C.checksum(frame.bytes))
+        frame.u8(RecordType.frameEnd.rawValue)
+        frame.blob(end.bytes)
+        var h = TraceHeader(captureMode: "test")
+        h.formatMinor = 7
+        let z = try ZstdCompressor(level: 3)
+        let body = h.encoded() + (try z.compressFrame(frame.bytes))
+        writeBytes(dir + "/noindex.vft", body)
+        // The index a writer that knows the type writes: 3 events in the frame.
+        var index = try TraceScan.run(TraceReader(path: dir + "/noindex.vft")).rebuiltIndex
+        index.entries[0].eventCount = 3
+        writeBytes(dir + "/t.vft", body + index.encoded())
+        let r = try TraceReader(path: dir + "/t.vft")
+        #expect(r.storedIndex != nil)
+        let scan = try TraceScan.run(r)
+        #expect(scan.index == .intact, "\(scan.index)")
+        #expect(scan.isIntact && scan.events == 2 && scan.unknownRecords == 1)
+        // Position 1 is the unknown record: from 1 and from 2 both start at "after".
+        for from in [1, 2] as [UInt64] {
+            var it = try r.events(from: from)
+            let first = try it.next()
+            #expect(first?.body == .marker(Marker("after")), "from \(from)")
+        }
+        var all = try r.events()
+        #expect(try all.next()?.body == .marker(Marker("before")))
+    }
+}

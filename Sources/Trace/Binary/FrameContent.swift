@@ -1,8 +1,20 @@
 /// The records of one decompressed data frame.
 public struct FrameContent: Sendable {
     public var events: [Event] = []
-    /// Records of types this version does not know (skipped).
+    /// Records of types this version does not know (skipped). They are
+    /// events to the writer that knew them: the frame end's count and the
+    /// seek index count them, so the position of an event in the file is
+    /// its record's position, known type or not.
     public var unknownRecords: Int = 0
+    /// Each event's record position in the frame, when unknown records sit
+    /// between them (empty otherwise: positions are 0, 1, 2, …).
+    public var positions: [Int] = []
+
+    /// Event and unknown records: what the frame holds in the file's count.
+    public var recordCount: Int { events.count + unknownRecords }
+
+    /// The record position in the frame of event `i`.
+    public func position(of i: Int) -> Int { positions.isEmpty ? i : positions[i] }
     /// Set when the frame's records do not check out; `events` then holds the
     /// records decoded before the problem.
     public var damage: String? = nil
@@ -30,6 +42,7 @@ public struct FrameContent: Sendable {
                     let payload = UnsafeRawBufferPointer(rebasing: raw[r.offset..<r.offset + Int(len)])
                     try r.skip(Int(len))
                     guard let type = RecordType(rawValue: typeByte) else {
+                        if out.positions.isEmpty { out.positions = Array(0..<out.events.count) }
                         out.unknownRecords += 1
                         records += 1
                         continue
@@ -50,6 +63,7 @@ public struct FrameContent: Sendable {
                     var p = ByteReader(payload)
                     do throws(DecodeError) {
                         out.events.append(try codec.decode(type: type, payload: &p))
+                        if !out.positions.isEmpty { out.positions.append(records) }
                     } catch {
                         switch error {
                         case .truncated(let at): throw DecodeError.corrupt(at: lenAt + at, "\(type.name) record too short")

@@ -18,8 +18,13 @@ public struct TraceEvents {
     /// have all been handed out (a reader that stops inside the frame
     /// never sees it, as before).
     private var frameDamage: TraceReader.Problem?
-    /// Ordinal of the next event the scanner's frames give, from 0.
-    private var ordinal: UInt64
+    /// Position in the file of the current frame's first record, from 0
+    /// (unknown records count, as in the seek index).
+    private var frameStart: UInt64
+    /// The current frame's record count and its events' record positions
+    /// (empty: 0, 1, 2, …).
+    private var frameRecords = 0
+    private var framePositions: [Int] = []
     private let from: UInt64
     /// Every problem met so far, in file order.
     public private(set) var problems: [TraceReader.Problem] = []
@@ -37,7 +42,7 @@ public struct TraceEvents {
             }
         }
         scanner = try reader.scanner(from: start)
-        ordinal = first
+        frameStart = first
         self.from = from
     }
 
@@ -46,11 +51,14 @@ public struct TraceEvents {
         while true {
             while position < frame.count {
                 let e = frame[position]
+                let ordinal = frameStart + UInt64(framePositions.isEmpty ? position : framePositions[position])
                 position += 1
-                defer { ordinal += 1 }
                 if ordinal >= from { return e }
             }
+            frameStart += UInt64(frameRecords)
             frame = []
+            frameRecords = 0
+            framePositions = []
             position = 0
             if let d = frameDamage {
                 problems.append(d)
@@ -60,6 +68,8 @@ public struct TraceEvents {
             switch item {
             case .data(let off, let size, _, let content):
                 frame = content.events
+                frameRecords = content.recordCount
+                framePositions = content.positions
                 if let d = content.damage {
                     // The records decoded before the damage are still handed out.
                     frameDamage = .init(offset: off, length: size, reason: "frame records damaged: \(d)", isTruncation: false)

@@ -67,10 +67,13 @@ public struct TraceScan: Sendable {
                 .reduce(UInt64(0)) { $0 + UInt64($1.eventCount) }
         }
         var sawIndexAt: Int? = nil
+        // Positions in the file count every event record, known or not.
+        var records: UInt64 = 0
         while let item = try scanner.next() {
             switch item {
             case .data(let off, let size, let crc, let content):
-                let first = s.events
+                let first = records
+                records += UInt64(content.recordCount)
                 for e in content.events {
                     s.events += 1
                     s.countsByType[e.body.recordType.name, default: 0] += 1
@@ -84,14 +87,14 @@ public struct TraceScan: Sendable {
                 s.compressedBytes += size
                 s.rebuiltIndex.entries.append(SeekIndex.Entry(
                     offset: UInt64(off), compressedSize: UInt32(clamping: size), contentSize: 0,
-                    firstEvent: first, eventCount: UInt32(clamping: content.events.count), crc: crc))
+                    firstEvent: first, eventCount: UInt32(clamping: content.recordCount), crc: crc))
                 if let d = content.damage {
                     let p = TraceReader.Problem(offset: off, length: size,
                                                 reason: "frame records damaged at byte \(content.damageOffset): \(d)",
                                                 isTruncation: false)
                     s.problems.append(p)
                     let storedCount = stored?.entries.first { Int($0.offset) == off }.map { UInt64($0.eventCount) }
-                    let l = storedCount.map { $0 - UInt64(content.events.count) }
+                    let l = storedCount.map { $0 &- min($0, UInt64(content.recordCount)) }
                     s.knownLostEvents += l ?? 0
                     try eachProblem?(p, l)
                 }
@@ -123,7 +126,7 @@ public struct TraceScan: Sendable {
                                                       reason: "frame bytes changed since written (checksum mismatch)",
                                                       isTruncation: false))
             } else {
-                s.index = .mismatch("index lists \(stored.entries.count) frames / \(stored.eventCount) events, file has \(s.frames) readable frames / \(s.events) events")
+                s.index = .mismatch("index lists \(stored.entries.count) frames / \(stored.eventCount) events, file has \(s.frames) readable frames / \(records) events")
             }
         } else if let at = sawIndexAt {
             s.index = .mismatch("index frame at offset \(at) is damaged or not at the end")
