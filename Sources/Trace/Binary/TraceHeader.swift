@@ -101,6 +101,11 @@ public struct TraceHeader: Equatable, Sendable {
         if bom == 0x4D3C_2B1A { throw .corrupt(at: 12, "written by a big-endian host; not supported") }
         guard bom == byteOrderMark else { throw .corrupt(at: 12, "bad byte-order mark") }
         h.pageSize = try r.u32()
+        // The page size decides every bitmap's meaning: the format allows
+        // only what a kernel can have (and the text form can say).
+        guard h.pageSize != 0, h.pageSize & (h.pageSize - 1) == 0 else {
+            throw .corrupt(at: 16, "page size \(h.pageSize) is not a power of two")
+        }
         while !r.isAtEnd {
             let tag = try r.u16()
             let n = try r.u32()

@@ -82,9 +82,9 @@ public struct TextParser {
         let body = try parseBody(verb, &args, &out)
         try args.finish()
         try out.finish()
-        if sawEvent && seq < d.seq {
-            throw fail(tokens.first!.column, "sequence number \(seq) goes backwards (expected at least \(d.seq))")
-        }
+        // A sequence number may go backwards (`#N` below the last): the
+        // binary format stores it as a delta that can be negative, a later
+        // frame may restart it, and `cat | compile` must give the trace back.
         let e = Event(seq: seq, time: time, tid: tid, body)
         sawEvent = true
         d.advance(past: e)
