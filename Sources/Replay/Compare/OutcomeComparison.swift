@@ -66,10 +66,14 @@ public struct BitmapDifference: Sendable, Equatable, CustomStringConvertible {
     public var outsideMappings: [PageRun]
     /// Buffer lengths (expected, actual) when they differ.
     public var lengths: (UInt64, UInt64)?
+    /// Differing pages past the first ``OutcomeComparison/maxRuns`` runs,
+    /// counted but not listed (a 256 MiB bitmap can differ in 2^30 runs).
+    public var unlistedPages: UInt64 = 0
 
     public static func == (a: Self, b: Self) -> Bool {
         a.base == b.base && a.pgsize == b.pgsize && a.inMappings == b.inMappings
             && a.outsideMappings == b.outsideMappings && a.lengths?.0 == b.lengths?.0 && a.lengths?.1 == b.lengths?.1
+            && a.unlistedPages == b.unlistedPages
     }
 
     /// Up to `limit` lines such as `pages 512..767 (iova 0x300000..0x3fffff) expected clean, got dirty`.
@@ -88,6 +92,7 @@ public struct BitmapDifference: Sendable, Equatable, CustomStringConvertible {
         let room = max(2, limit - min(limit, inMappings.count))
         for r in outsideMappings.prefix(room) { out.append(render(r, " outside any mapping")) }
         if outsideMappings.count > room { out.append("… and \(outsideMappings.count - room) more runs outside mappings") }
+        if unlistedPages > 0 { out.append("… and \(unlistedPages) more differing pages after those runs (not listed)") }
         return out
     }
 
@@ -173,13 +178,7 @@ public enum OutcomeComparison {
     /// The differing bits of two buffers as runs, split by `coverage`.
     public static func bitmapDifference(expected: BitmapBytes, actual: BitmapBytes, base: UInt64, pgsize: UInt64,
                                         coverage: [Range<UInt64>]) -> BitmapDifference {
-        let n = min(expected.count, actual.count)
-        let e = clip(expected.setBitRuns(), to: n * 8)
-        let a = clip(actual.setBitRuns(), to: n * 8)
-        var runs: [PageRun] = []
-        for r in subtract(e, a) { runs.append(PageRun(pages: r, expectedDirty: true)) }
-        for r in subtract(a, e) { runs.append(PageRun(pages: r, expectedDirty: false)) }
-        runs.sort { $0.pages.lowerBound < $1.pages.lowerBound }
+        let (runs, unlisted) = differingRuns(expected, actual)
         var inside: [PageRun] = [], outside: [PageRun] = []
         for r in runs {
             for (piece, covered) in split(r.pages, by: coverage) {
@@ -188,7 +187,99 @@ public enum OutcomeComparison {
             }
         }
         return BitmapDifference(base: base, pgsize: pgsize, inMappings: inside, outsideMappings: outside,
-                                lengths: expected.count == actual.count ? nil : (expected.count, actual.count))
+                                lengths: expected.count == actual.count ? nil : (expected.count, actual.count),
+                                unlistedPages: unlisted)
+    }
+
+    /// The most differing runs a comparison lists; the pages past them are
+    /// only counted, so memory stays bounded whatever the bitmaps hold.
+    public static let maxRuns = 4096
+
+    /// The runs of bits that differ over the bytes both buffers have, in
+    /// order, each with what the expectation said, at most ``maxRuns``; and
+    /// how many differing bits come after the last one listed. One pass
+    /// over both buffers' segments: equal fills cost nothing, different
+    /// fills are counted without visiting their bytes once the list is full.
+    static func differingRuns(_ expected: BitmapBytes, _ actual: BitmapBytes) -> ([PageRun], UInt64) {
+        var runs: [PageRun] = []
+        var unlisted: UInt64 = 0
+        func add(_ lo: UInt64, _ hi: UInt64, _ dirty: Bool) {
+            if let last = runs.last, last.expectedDirty == dirty, last.pages.upperBound == lo {
+                runs[runs.count - 1].pages = last.pages.lowerBound..<hi
+            } else if runs.count < maxRuns {
+                runs.append(PageRun(pages: lo..<hi, expectedDirty: dirty))
+            } else {
+                unlisted &+= hi - lo
+            }
+        }
+        func differ(_ e: UInt8, _ a: UInt8, at offset: UInt64) {
+            var d = e ^ a
+            while d != 0 {
+                let i = UInt64(d.trailingZeroBitCount)
+                d &= d - 1
+                add(offset * 8 + i, offset * 8 + i + 1, (e >> UInt8(i)) & 1 == 1)
+            }
+        }
+        var es = SegmentCursor(expected), acur = SegmentCursor(actual)
+        var offset: UInt64 = 0
+        let n = min(expected.count, actual.count)
+        while offset < n {
+            let span = min(es.remaining, acur.remaining, n - offset)
+            switch (es.segment, acur.segment) {
+            case (.fill(let e, _), .fill(let a, _)):
+                if e == a { break }
+                if (e == 0 && a == 0xFF) || (e == 0xFF && a == 0) {
+                    add(offset * 8, (offset + span) * 8, e == 0xFF)
+                } else {
+                    // Byte by byte while runs are still listed, then counted.
+                    var k: UInt64 = 0
+                    while k < span && runs.count < maxRuns {
+                        differ(e, a, at: offset + k)
+                        k += 1
+                    }
+                    unlisted &+= UInt64((e ^ a).nonzeroBitCount) * (span - k)
+                }
+            default:
+                for k in 0..<span { differ(es.byte(k), acur.byte(k), at: offset + k) }
+            }
+            es.advance(span)
+            acur.advance(span)
+            offset += span
+        }
+        return (runs, unlisted)
+    }
+
+    /// Walks a bitmap's segments by byte counts.
+    struct SegmentCursor {
+        let segments: [BitmapBytes.Segment]
+        var index = 0
+        /// Bytes already passed in the current segment.
+        var into: UInt64 = 0
+
+        init(_ b: BitmapBytes) {
+            segments = b.segments
+            advance(0)
+        }
+
+        var segment: BitmapBytes.Segment { segments[index] }
+        var remaining: UInt64 { index < segments.count ? segments[index].byteCount - into : 0 }
+
+        /// Byte `k` past the cursor, within the current segment.
+        func byte(_ k: UInt64) -> UInt8 {
+            switch segments[index] {
+            case .fill(let b, _): b
+            case .literal(let l): l[Int(into + k)]
+            }
+        }
+
+        mutating func advance(_ n: UInt64) {
+            into += n
+            // Empty segments are passed over too.
+            while index < segments.count && into >= segments[index].byteCount {
+                into -= segments[index].byteCount
+                index += 1
+            }
+        }
     }
 
     static func clip(_ runs: [Range<UInt64>], to limit: UInt64) -> [Range<UInt64>] {

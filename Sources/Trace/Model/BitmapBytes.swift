@@ -140,13 +140,21 @@ public struct BitmapBytes: Equatable, Hashable, Sendable {
     }
 
     /// The set bits as sorted, maximal half-open ranges of bit numbers.
-    public func setBitRuns() -> [Range<UInt64>] {
+    public func setBitRuns() -> [Range<UInt64>] { setBitRuns(limit: .max)! }
+
+    /// The set-bit runs, or nil as soon as there are more than `limit`:
+    /// a 256 MiB bitmap of alternating bits has 2^30 runs, which nobody
+    /// should materialise to print (the text form then uses bytes).
+    public func setBitRuns(limit: Int) -> [Range<UInt64>]? {
         var runs: [Range<UInt64>] = []
+        var over = false
         func add(_ lo: UInt64, _ hi: UInt64) {
             if let last = runs.last, last.upperBound == lo {
                 runs[runs.count - 1] = last.lowerBound..<hi
-            } else {
+            } else if runs.count < limit {
                 runs.append(lo..<hi)
+            } else {
+                over = true
             }
         }
         func addByte(_ byte: UInt8, at offset: UInt64) {
@@ -169,12 +177,17 @@ public struct BitmapBytes: Equatable, Hashable, Sendable {
             case .fill(0, let n): base += n
             case .fill(0xFF, let n): add(base * 8, (base + n) * 8); base += n
             case .fill(let b, let n):
-                for k in 0..<n { addByte(b, at: base + k) }
+                var k: UInt64 = 0
+                while k < n && !over {
+                    addByte(b, at: base + k)
+                    k += 1
+                }
                 base += n
             case .literal(let l):
-                for (k, b) in l.enumerated() { addByte(b, at: base + UInt64(k)) }
+                for (k, b) in l.enumerated() where !over { addByte(b, at: base + UInt64(k)) }
                 base += UInt64(l.count)
             }
+            if over { return nil }
         }
         return runs
     }

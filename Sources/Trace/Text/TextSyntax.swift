@@ -199,8 +199,9 @@ public enum TextSyntax {
         if let u = b.uniformByte, u != 0 && u != 0xFF, b.count > 0 {
             s = "fill(\(String(format2: u)))"
         } else {
-            let runs = b.setBitRuns()
-            if runs.count <= 256 || b.segments.allSatisfy({ if case .fill = $0 { return true }; return false }) && runs.count <= 4096 {
+            // Runs only while they are few: never 2^30 of them in memory.
+            if let runs = b.setBitRuns(limit: 4096),
+               runs.count <= 256 || b.segments.allSatisfy({ if case .fill = $0 { return true }; return false }) {
                 s = "[" + runs.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)..\($0.upperBound - 1)" }
                     .joined(separator: ",") + "]"
             } else {
