@@ -37,9 +37,9 @@ struct RecordCommand: ParsableCommand {
         them.
 
         Launch mode installs a seccomp filter that outlives the recorder: if
-        the recorder is killed, the program's VFIO ioctls fail with ENOSYS
-        from then on. To record a VM that must survive whatever happens to
-        the recorder, attach with --pid instead.
+        the recorder is killed, the program's VFIO ioctls, opens and closes
+        fail with ENOSYS from then on. To record a VM that must survive
+        whatever happens to the recorder, attach with --pid instead.
 
         Examples:
           vfiotrace record -o qemu.vft -- \\
