@@ -122,3 +122,22 @@ struct EngineContainerRuleTests {
         #expect(steps.last!.diverged == hazard)
     }
 }
+
+@Suite("Kernel events cut short by a signal")
+struct InterruptedKernelEventTests {
+    @Test("a pin or dma_rw the kernel ended with EINTR (its task was killed) is skipped as not modelled, and changes nothing")
+    func interrupted() throws {
+        let text = Scenario.emulated + """
+        map_dma iova=0x0 size=64K -> ok
+        dirty start -> ok
+        pin group=20 iova=0x1000 -> EINTR
+        dma_rw group=20 iova=0x2000 len=4K write -> EINTR
+        dirty get iova=0x0 size=64K -> ok dirty=[]
+
+        """
+        let steps = try Scenario.expectMatches(text)
+        var summary = ReplaySummary()
+        for s in steps { summary.add(s) }
+        #expect(summary.notModelled == 2 && summary.divergent == 0 && summary.firstUnreplayable == nil, "\(summary.line())")
+    }
+}

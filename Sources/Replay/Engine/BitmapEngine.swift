@@ -87,6 +87,14 @@ public final class BitmapEngine: Backend {
         case .groupSetContainer(var x): x.result = groupSetContainer(x); e.body = .groupSetContainer(x)
         case .groupUnsetContainer(var x): x.result = onGroup(x.fd) { unsetContainer($0) }; e.body = .groupUnsetContainer(x)
         case .groupGetDeviceFD(var x): x.result = onGroup(x.fd) { getDeviceFD($0, recorded: x.result) }; e.body = .groupGetDeviceFD(x)
+        case .pin(let x) where x.result == .error(.EINTR):
+            // A pin cut short by a signal (its task being killed): the
+            // kernel unwound it (vfio_iommu_type1_pin_pages). The engine
+            // models no signals: the event changes nothing, keeps the
+            // kernel's answer, and is counted as not modelled, not compared.
+            notes.append(.notModelled("pin interrupted by a signal (EINTR): signals are not modelled"))
+        case .dmaRW(let x) where x.result == .error(.EINTR):
+            notes.append(.notModelled("dma_rw interrupted by a signal (EINTR): signals are not modelled"))
         case .pin(var x): x.result = pin(x); e.body = .pin(x)
         case .unpin(var x): x.result = unpin(x); e.body = .unpin(x)
         case .dmaRW(var x): x.result = dmaRW(x); e.body = .dmaRW(x)
