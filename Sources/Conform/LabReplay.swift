@@ -27,7 +27,7 @@ public struct LabReplay {
         // One directory per kernel: reading the recording back must find
         // this kernel's, not an earlier one's.
         let dir = outputDirectory + "/" + String(kernel.map { $0.isLetter || $0.isNumber || $0 == "." ? $0 : "_" })
-        let absTrace = trace.hasPrefix("/") ? trace : Posix.currentDirectory() + "/" + trace
+        let absTrace = Posix.absolutePath(trace)
         let guest = "\(root)/.build/release/vfiotrace replay \(Self.shellQuote(absTrace)) --backend kernel --group $VFIO_GROUP --group \"$VFIO_MDEV_GROUP\" -o $VMLAB_OUT/bisect.vft > /dev/null; test -f $VMLAB_OUT/bisect.vft"
         let kernelArg = kernel.contains("/") ? Self.shellQuote(kernel) : kernel
         let cmd = "\(Self.shellQuote(root))/scripts/vm-lab --kernel \(kernelArg) --out \(Self.shellQuote(dir)) -- sh -c \(Self.shellQuote(guest)) >&2"

@@ -87,27 +87,18 @@ public enum ConformRunner {
         case .failure(let e): return result(.brok, e.reason, scenario.path)
         }
         defer { backend.close() }
+        // Counted as replay counts: the same ReplaySummary.
         var replayer = Replayer(backend: backend)
-        var firstDivergence: String? = nil
-        var hazard: String? = nil
-        var checked = 0
+        var summary = ReplaySummary(options: replayer.checker.options)
         for e in events {
-            let step = replayer.step(e)
-            for note in step.notes {
-                if case .notReplayed(let why) = note, e.result != nil {
-                    return result(.brok, "\(e.inputLine): could not be performed: \(why)", scenario.path)
-                }
-            }
-            if e.result != nil || e.bitmapOutcome?.out != nil { checked += 1 }
-            for case .hazard(let h) in step.differences where hazard == nil { hazard = h }
-            if step.diverged, firstDivergence == nil,
-               let d = step.differences.first(where: { if case .hazard = $0 { return false }; return $0.counts(replayer.checker.options) }) {
-                firstDivergence = "\(e.inputLine): \(d)"
+            summary.add(replayer.step(e))
+            if let why = summary.firstUnreplayable {
+                return result(.brok, "could not be performed: \(why)", scenario.path)
             }
         }
-        if checked == 0 { return result(.brok, "the scenario states no outcome to check", scenario.path) }
-        if let firstDivergence { return result(.fail, firstDivergence, scenario.path) }
-        if let hazard { return result(.warn, "kernel hazard: \(hazard)", scenario.path) }
-        return result(.pass, "\(checked) outcomes matched", scenario.path)
+        if summary.statedOutcomes == 0 { return result(.brok, "the scenario states no outcome to check", scenario.path) }
+        if let d = summary.firstDivergence { return result(.fail, d, scenario.path) }
+        if let h = summary.firstHazard { return result(.warn, "kernel hazard: \(h)", scenario.path) }
+        return result(.pass, "\(summary.statedOutcomes) outcomes matched", scenario.path)
     }
 }

@@ -59,7 +59,7 @@ struct BisectCommand: ParsableCommand {
             guard let root = RepositoryLocation.labRoot() else {
                 throw Failure.trouble("--kernels needs scripts/vm-lab (run from the vfiotrace checkout)")
             }
-            let lab = LabReplay(root: root, outputDirectory: labOut.map(absolutePath) ?? "/tmp/vfiotrace-bisect-\(getpid())")
+            let lab = LabReplay(root: root, outputDirectory: labOut.map(Posix.absolutePath) ?? "/tmp/vfiotrace-bisect-\(getpid())")
             for k in kernels.split(separator: ",").map(String.init) {
                 do { points.append(Bisection.Point(name: k, outcomes: try lab.outcomes(of: trace, on: k))) } catch {
                     throw Failure.trouble("\(error)")
@@ -87,10 +87,4 @@ struct BisectCommand: ParsableCommand {
         out.flush()
         if changes > 0 { throw ExitCode(1) }
     }
-}
-
-/// `path` from the current directory when it is relative (the VM lab runs
-/// elsewhere).
-func absolutePath(_ path: String) -> String {
-    path.hasPrefix("/") ? path : Posix.currentDirectory() + "/" + path
 }

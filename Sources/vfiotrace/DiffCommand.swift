@@ -33,24 +33,16 @@ struct DiffCommand: ParsableCommand {
     func run() throws {
         let ia = try openInput(a)
         let ib = try openInput(b)
-        var checker = OutcomeChecker(options: comparison.options, ignored: OutcomeField.undefined(comparing: ia.header, ib.header))
-        var report = DivergenceReport(maxShown: comparison.maxDivergences, options: comparison.options)
-        var ea = try inputEvents(ia), eb = try inputEvents(ib)
-        var onlyA = 0, onlyB = 0
-        var bEnded = false
-        while let x = try nextEvent(&ea) {
-            if !bEnded, let y = try nextEvent(&eb) {
-                report.add(checker.check(expected: x, actual: y))
-            } else {
-                bEnded = true
-                onlyA += 1
-            }
+        var report = DivergenceReport(maxShown: comparison.maxDivergences)
+        let d: TraceDiff
+        do {
+            d = try TraceDiff.compare(ia, ib, options: comparison.options) { step, kind in report.show(step, kind) }
+        } catch {
+            throw Failure.trouble("\(error)")
         }
-        if !bEnded { while try nextEvent(&eb) != nil { onlyB += 1 } }
-        try checkProblems(ea)
-        try checkProblems(eb)
-        let extra: String? = onlyB > 0 ? "\(b) has \(onlyB) more events" : onlyA > 0 ? "\(b) ends \(onlyA) events early" : nil
-        report.finish(extra: extra)
-        if report.summary.divergent > 0 || extra != nil { throw ExitCode(1) }
+        let extra: String? = d.onlyInSecond > 0 ? "\(b) has \(d.onlyInSecond) more events"
+            : d.onlyInFirst > 0 ? "\(b) ends \(d.onlyInFirst) events early" : nil
+        report.finish(d.summary, extra: extra)
+        if d.summary.divergent > 0 || extra != nil { throw ExitCode(1) }
     }
 }

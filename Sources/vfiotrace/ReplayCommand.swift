@@ -80,7 +80,8 @@ struct ReplayCommand: ParsableCommand {
             why = reason
         }
         var replayer = Replayer(backend: backendObject, options: comparison.options)
-        var report = DivergenceReport(maxShown: comparison.maxDivergences, options: comparison.options)
+        var report = DivergenceReport(maxShown: comparison.maxDivergences)
+        var summary = ReplaySummary(options: comparison.options)
         report.out.line("replaying \(trace) on \(backendObject.name) (\(why))")
         var writer: TraceWriter? = nil
         if let output {
@@ -93,8 +94,8 @@ struct ReplayCommand: ParsableCommand {
         var events = try inputEvents(input)
         while let e = try nextEvent(&events) {
             let step = replayer.step(e)
-            report.add(step)
-            progress.update(UInt64(report.summary.events))
+            report.show(step, summary.add(step))
+            progress.update(UInt64(summary.events))
             if let w = writer {
                 do { try w.append(step.actual) } catch { throw Failure.trouble("\(output!): \(error)") }
             }
@@ -105,39 +106,38 @@ struct ReplayCommand: ParsableCommand {
             do { try w.close() } catch { throw Failure.trouble("\(output!): \(error)") }
             try commitOutput(out)
         }
-        report.finish()
+        report.finish(summary)
         backendObject.close()
         // Outcomes the trace states but this backend could not produce make
         // the comparison invalid (later divergences may only follow from
         // them): trouble, not a finding and not a match.
-        if let why = report.summary.firstUnreplayable {
+        if let why = summary.firstUnreplayable {
             throw Failure.trouble("some stated outcomes could not be checked on \(backendObject.name): \(why)")
         }
-        if report.summary.divergent > 0 { throw ExitCode(1) }
+        if summary.divergent > 0 { throw ExitCode(1) }
     }
 }
 
-/// Prints divergences as they are found and the summary at the end.
+/// Prints divergences as they are found (the first `maxShown`) and the
+/// summary at the end; the counting is ReplaySummary's.
 struct DivergenceReport {
     let maxShown: Int
-    private(set) var summary: ReplaySummary
     var out = OutputBuffer()
+    /// Divergent steps met so far, shown or not.
+    private var met = 0
 
-    init(maxShown: Int, options: ComparisonOptions) {
-        self.maxShown = maxShown
-        summary = ReplaySummary(options: options)
-    }
+    init(maxShown: Int) { self.maxShown = maxShown }
 
-    mutating func add(_ step: ReplayStep) {
-        let kind = summary.add(step)
-        guard kind == .divergent || kind == .outsideMappingsOnly,
-              summary.divergent + summary.outsideOnly <= maxShown else { return }
+    mutating func show(_ step: ReplayStep, _ kind: ReplaySummary.Kind) {
+        guard kind == .divergent || kind == .outsideMappingsOnly else { return }
+        met += 1
+        guard met <= maxShown else { return }
         out.line(step.expected.inputLine + (kind == .divergent ? "" : "   [outside mappings only: not counted]"))
         for l in step.differenceLines(indent: "    ") { out.line(l) }
         out.flush()
     }
 
-    mutating func finish(extra: String? = nil) {
+    mutating func finish(_ summary: ReplaySummary, extra: String? = nil) {
         out.line(summary.line(extra: extra, shown: maxShown))
         out.flush()
     }

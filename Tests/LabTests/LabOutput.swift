@@ -68,12 +68,8 @@ enum Lab {
     /// Two traces compared event by event, as `vfiotrace diff` does: the
     /// summary, and how many events one has more than the other.
     static func diff(_ expected: String, _ actual: String) throws -> (summary: ReplaySummary, lengthDifference: Int) {
-        let a = try EventInput.open(expected), b = try EventInput.open(actual)
-        let ea = try a.readAll(), eb = try b.readAll()
-        var checker = OutcomeChecker(ignored: OutcomeField.undefined(comparing: a.header, b.header))
-        var summary = ReplaySummary()
-        for (x, y) in zip(ea, eb) { summary.add(checker.check(expected: x, actual: y)) }
-        return (summary, eb.count - ea.count)
+        let d = try TraceDiff.compare(EventInput.open(expected), EventInput.open(actual))
+        return (d.summary, d.onlyInSecond - d.onlyInFirst)
     }
 
     /// The pin and dma_rw calls of a trace, as text without times, threads

@@ -9,10 +9,32 @@ struct BitmapDifferenceTests {
     /// of each side, subtracted both ways.
     func reference(_ e: BitmapBytes, _ a: BitmapBytes) -> [PageRun] {
         let n = min(e.count, a.count) * 8
-        let er = OutcomeComparison.clip(e.setBitRuns(), to: n), ar = OutcomeComparison.clip(a.setBitRuns(), to: n)
-        var runs = OutcomeComparison.subtract(er, ar).map { PageRun(pages: $0, expectedDirty: true) }
-        runs += OutcomeComparison.subtract(ar, er).map { PageRun(pages: $0, expectedDirty: false) }
+        let er = Self.clip(e.setBitRuns(), to: n), ar = Self.clip(a.setBitRuns(), to: n)
+        var runs = Self.subtract(er, ar).map { PageRun(pages: $0, expectedDirty: true) }
+        runs += Self.subtract(ar, er).map { PageRun(pages: $0, expectedDirty: false) }
         return runs.sorted { $0.pages.lowerBound < $1.pages.lowerBound }
+    }
+
+    static func clip(_ runs: [Range<UInt64>], to limit: UInt64) -> [Range<UInt64>] {
+        runs.compactMap { r in r.lowerBound < limit ? r.lowerBound..<min(r.upperBound, limit) : nil }
+    }
+
+    /// `a` minus `b`, both sorted and non-overlapping.
+    static func subtract(_ a: [Range<UInt64>], _ b: [Range<UInt64>]) -> [Range<UInt64>] {
+        var out: [Range<UInt64>] = []
+        var j = 0
+        for r in a {
+            var lo = r.lowerBound
+            while j < b.count && b[j].upperBound <= lo { j += 1 }
+            var k = j
+            while k < b.count && b[k].lowerBound < r.upperBound {
+                if b[k].lowerBound > lo { out.append(lo..<b[k].lowerBound) }
+                lo = max(lo, b[k].upperBound)
+                k += 1
+            }
+            if lo < r.upperBound { out.append(lo..<r.upperBound) }
+        }
+        return out
     }
 
     func random(_ g: inout SplitMix, bytes: Int) -> BitmapBytes {

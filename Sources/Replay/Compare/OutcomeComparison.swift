@@ -282,28 +282,6 @@ public enum OutcomeComparison {
         }
     }
 
-    static func clip(_ runs: [Range<UInt64>], to limit: UInt64) -> [Range<UInt64>] {
-        runs.compactMap { r in r.lowerBound < limit ? r.lowerBound..<min(r.upperBound, limit) : nil }
-    }
-
-    /// `a` minus `b`, both sorted and non-overlapping.
-    static func subtract(_ a: [Range<UInt64>], _ b: [Range<UInt64>]) -> [Range<UInt64>] {
-        var out: [Range<UInt64>] = []
-        var j = 0
-        for r in a {
-            var lo = r.lowerBound
-            while j < b.count && b[j].upperBound <= lo { j += 1 }
-            var k = j
-            while k < b.count && b[k].lowerBound < r.upperBound {
-                if b[k].lowerBound > lo { out.append(lo..<b[k].lowerBound) }
-                lo = max(lo, b[k].upperBound)
-                k += 1
-            }
-            if lo < r.upperBound { out.append(lo..<r.upperBound) }
-        }
-        return out
-    }
-
     /// `r` cut at the edges of `coverage` (sorted), each piece with whether
     /// it lies inside.
     static func split(_ r: Range<UInt64>, by coverage: [Range<UInt64>]) -> [(Range<UInt64>, Bool)] {

@@ -91,7 +91,7 @@ public final class RealVFIOBackend: Backend {
 
     /// Whether a real group node holds mdev devices (emulated IOMMU) rather
     /// than PCI ones.
-    public static func isEmulatedGroup(_ node: String) -> Bool { LinuxVFIOHost().groupKind(ofNode: node) == .emulated }
+    public static func isEmulatedGroup(_ node: String) -> Bool { IOMMUGroups.kind(ofNode: node) == .emulated }
 
     public func perform(_ event: Event) -> Performed {
         var e = event

@@ -46,7 +46,7 @@ public final class LinuxVFIOHost: VFIOHost {
     }
 
     public func groupKind(ofNode node: String) -> GroupKind {
-        IOMMUGroups.groupName(ofNode: node).map(IOMMUGroups.kind(ofGroup:)) ?? .unknown
+        IOMMUGroups.kind(ofNode: node)
     }
 
     public func devices(inGroupOfFD fd: Int32) -> [String]? {

@@ -12,9 +12,6 @@ public struct FrameContent: Sendable {
 
     /// Event and unknown records: what the frame holds in the file's count.
     public var recordCount: Int { events.count + unknownRecords }
-
-    /// The record position in the frame of event `i`.
-    public func position(of i: Int) -> Int { positions.isEmpty ? i : positions[i] }
     /// Set when the frame's records do not check out; `events` then holds the
     /// records decoded before the problem.
     public var damage: String? = nil

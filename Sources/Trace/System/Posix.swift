@@ -82,6 +82,11 @@ public enum Posix {
         return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// `path` from the current directory when it is relative.
+    public static func absolutePath(_ path: String) -> String {
+        path.hasPrefix("/") ? path : currentDirectory() + "/" + path
+    }
+
     /// The running executable's path (`/proc/self/exe`).
     public static func executablePath() -> String? { readLink("/proc/self/exe") }
 
@@ -115,6 +120,11 @@ public enum IOMMUGroups {
     public static func kind(ofGroup group: String) -> GroupKind {
         guard let devices = devices(inGroup: group), !devices.isEmpty else { return .unknown }
         return devices.contains(where: isMdev) ? .emulated : .iommu
+    }
+
+    /// How the group behind node `node` (`/dev/vfio/N`) reaches memory.
+    public static func kind(ofNode node: String) -> GroupKind {
+        groupName(ofNode: node).map(kind(ofGroup:)) ?? .unknown
     }
 
     /// The group number in a node path or link target (`/dev/vfio/12` → 12).
