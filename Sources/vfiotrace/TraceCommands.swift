@@ -198,8 +198,11 @@ struct VerifyCommand: ParsableCommand {
         case .missing: out.line("\(trace): incomplete: no seek index at the end (the writer was stopped before closing)")
         case .mismatch(let why): out.line("\(trace): seek index does not match: \(why)")
         }
-        for (seq, l) in s.lossRecords {
+        for (seq, l) in s.losses.listed {
             out.line("\(trace): event \(seq) is a loss record: \(l.count > 0 ? "\(l.count) events lost" : "events lost, count unknown"): \(TextSyntax.headerValue(l.reason))")
+        }
+        if s.losses.count > s.losses.listed.count {
+            out.line("\(trace): … and \(s.losses.count - s.losses.listed.count) more loss records")
         }
         if s.isIntact {
             let losses = s.lossSummary.map { "; \($0)" } ?? ""

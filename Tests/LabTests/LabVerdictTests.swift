@@ -58,7 +58,7 @@ struct LabCorpusTests {
             let e = try Lab.engineReplay(pins)
             #expect(e.clean, "\(n) on \(release): the engine disagrees with the --pins recording: \(e.why)")
             let scan = try TraceScan.run(TraceReader(path: pins))
-            #expect(scan.lossRecords.isEmpty, "\(n) on \(release): the --pins recording lost kernel events: \(scan.lossSummary ?? "")")
+            #expect(scan.losses.isEmpty, "\(n) on \(release): the --pins recording lost kernel events: \(scan.lossSummary ?? "")")
             guard Lab.exists(rec) else { continue }
             let asked = Lab.kernelCalls(try Lab.events(rec)), seen = Lab.kernelCalls(try Lab.events(pins))
             #expect(asked == seen, "\(n) on \(release): kernel events \(seen) differ from the device's requests \(asked)")
@@ -124,8 +124,8 @@ struct LabRecorderTests {
         let events = try Lab.events(path)
         let pins = Lab.pins(events)
         let unpins = events.filter { if case .unpin = $0.body { return true }; return false }.count
-        let lost = scan.lossRecords.reduce(UInt64(0)) { $0 &+ $1.loss.count }
-        #expect(!scan.lossRecords.isEmpty, "on \(release): nothing lost through a 4 KiB buffer: \(pins) pins, \(unpins) unpins kept")
+        let lost = scan.losses.eventsLost
+        #expect(!scan.losses.isEmpty, "on \(release): nothing lost through a 4 KiB buffer: \(pins) pins, \(unpins) unpins kept")
         #expect(pins <= Self.floodPins && unpins <= Self.floodUnpins, "on \(release): more kernel events than calls made")
         // Every missing pin or unpin is at least one lost record.
         let missing = (Self.floodPins - pins) + (Self.floodUnpins - unpins)

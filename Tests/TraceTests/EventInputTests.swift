@@ -133,10 +133,16 @@ struct EventInputTests {
     func lossSummary() {
         var s = TraceScan()
         #expect(s.lossSummary == nil)
-        s.lossRecords = [(1, Loss(count: 5, reason: "a")), (2, Loss(count: 0, reason: "b"))]
+        s.losses.add(seq: 1, Loss(count: 5, reason: "a"))
+        s.losses.add(seq: 2, Loss(count: 0, reason: "b"))
         #expect(s.lossSummary == "2 (5 events lost, 1 record of unknown count)")
-        s.lossRecords = [(1, Loss(count: .max, reason: "a")), (2, Loss(count: 2, reason: "b"))]
-        #expect(s.lossSummary == "2 (\(UInt64.max) events lost)")
+        var t = LossTally()
+        t.add(seq: 1, Loss(count: .max, reason: "a"))
+        t.add(seq: 2, Loss(count: 2, reason: "b"))
+        #expect(t.summary == "2 (\(UInt64.max) events lost)")
+        // Counted in constant memory: only the first records are listed.
+        for i in 0..<(LossTally.listLimit + 5) { t.add(seq: UInt64(i), Loss(count: 1, reason: "")) }
+        #expect(t.count == LossTally.listLimit + 7 && t.listed.count == LossTally.listLimit)
     }
 }
 

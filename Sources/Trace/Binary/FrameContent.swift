@@ -1,34 +1,36 @@
-/// The records of one decompressed data frame.
+/// The records of one decompressed data frame, checked before any is
+/// decoded and then decoded one at a time.
+///
+/// ``parse(_:)`` walks the record framing only (type byte, length, bounds)
+/// and checks the `frame_end` record's CRC32C and count: no event is built
+/// and nothing is allocated per record, so a frame of ten million tiny
+/// records costs its decompressed bytes and no more. ``records()`` then
+/// decodes one event per call, so memory stays one event whatever the
+/// compression ratio of the frame.
 public struct FrameContent: Sendable {
-    public var events: [Event] = []
-    /// Records of types this version does not know (skipped). They are
-    /// events to the writer that knew them: the frame end's count and the
-    /// seek index count them, so the position of an event in the file is
-    /// its record's position, known type or not.
-    public var unknownRecords: Int = 0
-    /// Each event's record position in the frame, when unknown records sit
-    /// between them (empty otherwise: positions are 0, 1, 2, …).
-    public var positions: [Int] = []
+    /// The decompressed bytes.
+    let bytes: [UInt8]
+    /// Where record decoding stops: the `frame_end` record, or the first
+    /// record whose framing is damaged.
+    let recordsEnd: Int
+    /// The framing damage (offset, why), if any. A payload that does not
+    /// decode is found later, by ``Records``, and takes precedence because
+    /// it comes earlier in the frame.
+    let framingDamage: (offset: Int, reason: String)?
 
-    /// Event and unknown records: what the frame holds in the file's count.
-    public var recordCount: Int { events.count + unknownRecords }
-    /// Set when the frame's records do not check out; `events` then holds the
-    /// records decoded before the problem.
-    public var damage: String? = nil
-    /// Offset within the content where decoding stopped on damage.
-    public var damageOffset: Int = 0
-
-    /// Splits and decodes `content`. The last record must be `frame_end`,
-    /// whose CRC32C covers every byte before it.
+    /// Checks the framing and checksum of `content`. The last record must be
+    /// `frame_end`, whose CRC32C covers every byte before it and whose count
+    /// is the number of records before it (unknown types included).
     public static func parse(_ content: [UInt8]) -> FrameContent {
-        var out = FrameContent()
-        var codec = EventCodec()
-        var sawEnd = false
+        var end = 0
+        var damage: (Int, String)? = nil
         content.withUnsafeBytes { raw in
             var r = ByteReader(raw)
-            var records = 0
-            while !r.isAtEnd {
+            var records: UInt64 = 0
+            while true {
                 let recordStart = r.offset
+                end = recordStart
+                guard !r.isAtEnd else { damage = (content.count, "frame has no end record"); return }
                 do throws(DecodeError) {
                     let typeByte = try r.u8()
                     let lenAt = r.offset
@@ -36,48 +38,120 @@ public struct FrameContent: Sendable {
                     guard len <= UInt64(r.remaining) else {
                         throw DecodeError.corrupt(at: lenAt, "record length \(len) runs past the frame")
                     }
-                    let payload = UnsafeRawBufferPointer(rebasing: raw[r.offset..<r.offset + Int(len)])
+                    let payloadStart = r.offset
                     try r.skip(Int(len))
-                    guard let type = RecordType(rawValue: typeByte) else {
-                        if out.positions.isEmpty { out.positions = Array(0..<out.events.count) }
-                        out.unknownRecords += 1
-                        records += 1
-                        continue
+                    guard typeByte == RecordType.frameEnd.rawValue else { records += 1; continue }
+                    var p = ByteReader(UnsafeRawBufferPointer(rebasing: raw[payloadStart..<r.offset]))
+                    let count = try p.varint()
+                    let crc = try p.u32()
+                    let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<recordStart]))
+                    guard crc == actual else { throw DecodeError.corrupt(at: recordStart, "record checksum mismatch") }
+                    guard count == records else {
+                        throw DecodeError.corrupt(at: recordStart, "frame holds \(records) records, end says \(count)")
                     }
-                    if type == .frameEnd {
-                        var p = ByteReader(payload)
-                        let count = try p.varint()
-                        let crc = try p.u32()
-                        let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<recordStart]))
-                        guard crc == actual else { throw DecodeError.corrupt(at: recordStart, "record checksum mismatch") }
-                        guard count == UInt64(records) else {
-                            throw DecodeError.corrupt(at: recordStart, "frame holds \(records) records, end says \(count)")
-                        }
-                        guard r.isAtEnd else { throw DecodeError.corrupt(at: r.offset, "data after frame end") }
-                        sawEnd = true
-                        break
-                    }
-                    var p = ByteReader(payload)
-                    do throws(DecodeError) {
-                        out.events.append(try codec.decode(type: type, payload: &p))
-                        if !out.positions.isEmpty { out.positions.append(records) }
-                    } catch {
-                        switch error {
-                        case .truncated(let at): throw DecodeError.corrupt(at: lenAt + at, "\(type.name) record too short")
-                        case .corrupt(let at, let why): throw DecodeError.corrupt(at: recordStart + at, why)
-                        }
-                    }
-                    records += 1
+                    guard r.isAtEnd else { throw DecodeError.corrupt(at: r.offset, "data after frame end") }
+                    return
                 } catch {
                     switch error {
-                    case .truncated(let at): out.damage = "record cut short"; out.damageOffset = at
-                    case .corrupt(let at, let why): out.damage = why; out.damageOffset = at
+                    case .truncated(let at): damage = (at, "record cut short")
+                    case .corrupt(let at, let why): damage = (at, why)
                     }
                     return
                 }
             }
-            if !sawEnd { out.damage = "frame has no end record"; out.damageOffset = content.count }
         }
+        return FrameContent(bytes: content, recordsEnd: end, framingDamage: damage.map { (offset: $0.0, reason: $0.1) })
+    }
+
+    /// The frame's events, decoded one per ``Records/next()``.
+    public func records() -> Records { Records(content: self) }
+
+    /// Every event of the frame at once (tests and small frames; readers
+    /// of whole traces use ``records()``).
+    public var events: [Event] {
+        var out: [Event] = []
+        var it = records()
+        while let (e, _) = it.next() { out.append(e) }
         return out
+    }
+
+    /// Decodes a frame's records in order. Once ``next()`` has returned nil,
+    /// ``recordCount``, ``unknownRecords`` and ``damage`` describe the frame.
+    public struct Records: Sendable {
+        let content: FrameContent
+        var offset = 0
+        var codec = EventCodec()
+        var finished = false
+        /// Records passed so far, events and unknown types: after the end,
+        /// what the frame holds in the file's count (the records before any
+        /// damage).
+        public private(set) var recordCount = 0
+        /// Records of types this version does not know (skipped). They are
+        /// events to the writer that knew them: the frame end's count and
+        /// the seek index count them, so the position of an event in the
+        /// file is its record's position, known type or not.
+        public private(set) var unknownRecords = 0
+        /// Set when the frame's records do not check out; the events handed
+        /// out before it are the records before the problem.
+        public private(set) var damage: String? = nil
+        /// Offset within the content where decoding stopped on damage.
+        public private(set) var damageOffset = 0
+
+        init(content: FrameContent) { self.content = content }
+
+        /// The next event and its record position in the frame (unknown
+        /// records count), or nil at the frame's end or its damage.
+        public mutating func next() -> (event: Event, position: Int)? {
+            guard !finished else { return nil }
+            let end = content.recordsEnd
+            let result: Result<(Event, Int)?, DecodeError> = content.bytes.withUnsafeBytes { raw in
+                var r = ByteReader(UnsafeRawBufferPointer(rebasing: raw[0..<end]), offset: offset)
+                while !r.isAtEnd {
+                    let recordStart = r.offset
+                    // The framing pass has checked type, length and bounds of
+                    // every record before `end`.
+                    do throws(DecodeError) {
+                        let typeByte = try r.u8()
+                        let lenAt = r.offset
+                        let len = Int(try r.varint())
+                        let payload = UnsafeRawBufferPointer(rebasing: raw[r.offset..<r.offset + len])
+                        try r.skip(len)
+                        let position = recordCount
+                        recordCount += 1
+                        guard let type = RecordType(rawValue: typeByte) else { unknownRecords += 1; continue }
+                        var p = ByteReader(payload)
+                        do throws(DecodeError) {
+                            let e = try codec.decode(type: type, payload: &p)
+                            offset = r.offset
+                            return .success((e, position))
+                        } catch {
+                            recordCount -= 1
+                            switch error {
+                            case .truncated(let at): return .failure(.corrupt(at: lenAt + at, "\(type.name) record too short"))
+                            case .corrupt(let at, let why): return .failure(.corrupt(at: recordStart + at, why))
+                            }
+                        }
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+                offset = r.offset
+                return .success(nil)
+            }
+            switch result {
+            case .success(let some?): return some
+            case .success(nil):
+                finished = true
+                if let d = content.framingDamage { damage = d.reason; damageOffset = d.offset }
+                return nil
+            case .failure(let error):
+                finished = true
+                switch error {
+                case .truncated(let at): damage = "record cut short"; damageOffset = at
+                case .corrupt(let at, let why): damage = why; damageOffset = at
+                }
+                return nil
+            }
+        }
     }
 }

@@ -12,19 +12,15 @@
 /// itself throws.
 public struct TraceEvents {
     private var scanner: FrameScanner
-    private var frame: [Event] = []
-    private var position = 0
-    /// The current frame's record damage, reported once its intact events
-    /// have all been handed out (a reader that stops inside the frame
-    /// never sees it, as before).
-    private var frameDamage: TraceReader.Problem?
+    /// The current frame's records, decoded one per event handed out.
+    private var frame: FrameContent.Records?
+    /// The current frame's place in the file, for its damage report (a
+    /// reader that stops inside the frame never sees it).
+    private var frameOffset = 0
+    private var frameSize = 0
     /// Position in the file of the current frame's first record, from 0
     /// (unknown records count, as in the seek index).
     private var frameStart: UInt64
-    /// The current frame's record count and its events' record positions
-    /// (empty: 0, 1, 2, …).
-    private var frameRecords = 0
-    private var framePositions: [Int] = []
     private let from: UInt64
     /// Every problem met so far, in file order.
     public private(set) var problems: [TraceReader.Problem] = []
@@ -49,31 +45,24 @@ public struct TraceEvents {
     /// The next event, or nil at the end of the file.
     public mutating func next() throws(TraceError) -> Event? {
         while true {
-            while position < frame.count {
-                let e = frame[position]
-                let ordinal = frameStart + UInt64(framePositions.isEmpty ? position : framePositions[position])
-                position += 1
-                if ordinal >= from { return e }
-            }
-            frameStart += UInt64(frameRecords)
-            frame = []
-            frameRecords = 0
-            framePositions = []
-            position = 0
-            if let d = frameDamage {
-                problems.append(d)
-                frameDamage = nil
+            if var records = frame {
+                while let (e, position) = records.next() {
+                    if frameStart + UInt64(position) >= from { frame = records; return e }
+                }
+                frameStart += UInt64(records.recordCount)
+                frame = nil
+                if let d = records.damage {
+                    // The records decoded before the damage were handed out.
+                    problems.append(.init(offset: frameOffset, length: frameSize,
+                                          reason: "frame records damaged: \(d)", isTruncation: false))
+                }
             }
             guard let item = try scanner.next() else { return nil }
             switch item {
             case .data(let off, let size, _, let content):
-                frame = content.events
-                frameRecords = content.recordCount
-                framePositions = content.positions
-                if let d = content.damage {
-                    // The records decoded before the damage are still handed out.
-                    frameDamage = .init(offset: off, length: size, reason: "frame records damaged: \(d)", isTruncation: false)
-                }
+                frame = content.records()
+                frameOffset = off
+                frameSize = size
             case .index, .skippable:
                 continue
             case .damaged(let off, let len, let why):

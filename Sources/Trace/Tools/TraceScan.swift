@@ -26,9 +26,9 @@ public struct TraceScan: Sendable {
     public var rebuiltIndex = SeekIndex()
     /// Events known lost (from the stored index, when one survives).
     public var knownLostEvents: UInt64 = 0
-    /// The trace's own loss records (the recorder's or `recover`'s): where
-    /// they sit in the stream and what they say.
-    public var lossRecords: [(seq: UInt64, loss: Loss)] = []
+    /// The trace's own loss records (the recorder's or `recover`'s): how
+    /// many, what they add up to, and the first of them.
+    public var losses = LossTally()
     /// First and last timestamps seen.
     public var firstTime: UInt64? = nil
     public var lastTime: UInt64? = nil
@@ -41,15 +41,7 @@ public struct TraceScan: Sendable {
     /// What the trace's loss records add up to, as `info` and `verify`
     /// print it: "2 (5 events lost, 1 record of unknown count)"; nil when
     /// it has none.
-    public var lossSummary: String? {
-        guard !lossRecords.isEmpty else { return nil }
-        // Saturating: a crafted trace must not trap the sum.
-        let counted = lossRecords.reduce(UInt64(0)) { let (v, o) = $0.addingReportingOverflow($1.loss.count); return o ? .max : v }
-        let unknown = lossRecords.filter { $0.loss.count == 0 }.count
-        var parts = ["\(counted) events lost"]
-        if unknown > 0 { parts.append("\(unknown) record\(unknown == 1 ? "" : "s") of unknown count") }
-        return "\(lossRecords.count) (\(parts.joined(separator: ", ")))"
-    }
+    public var lossSummary: String? { losses.summary }
 
     /// Walks the whole file. `eachEvent`, when given, sees every intact event
     /// in order, and `eachProblem` each problem at the place it occurs in the
@@ -73,28 +65,29 @@ public struct TraceScan: Sendable {
             switch item {
             case .data(let off, let size, let crc, let content):
                 let first = records
-                records += UInt64(content.recordCount)
-                for e in content.events {
+                var frame = content.records()
+                while let (e, _) = frame.next() {
                     s.events += 1
                     s.countsByType[e.body.recordType.name, default: 0] += 1
-                    if case .loss(let l) = e.body { s.lossRecords.append((e.seq, l)) }
+                    if case .loss(let l) = e.body { s.losses.add(seq: e.seq, l) }
                     if s.firstTime == nil { s.firstTime = e.time }
                     s.lastTime = e.time
                     try eachEvent?(e)
                 }
+                records += UInt64(frame.recordCount)
                 s.frames += 1
-                s.unknownRecords += content.unknownRecords
+                s.unknownRecords += frame.unknownRecords
                 s.compressedBytes += size
                 s.rebuiltIndex.entries.append(SeekIndex.Entry(
                     offset: UInt64(off), compressedSize: UInt32(clamping: size), contentSize: 0,
-                    firstEvent: first, eventCount: UInt32(clamping: content.recordCount), crc: crc))
-                if let d = content.damage {
+                    firstEvent: first, eventCount: UInt32(clamping: frame.recordCount), crc: crc))
+                if let d = frame.damage {
                     let p = TraceReader.Problem(offset: off, length: size,
-                                                reason: "frame records damaged at byte \(content.damageOffset): \(d)",
+                                                reason: "frame records damaged at byte \(frame.damageOffset): \(d)",
                                                 isTruncation: false)
                     s.problems.append(p)
                     let storedCount = stored?.entries.first { Int($0.offset) == off }.map { UInt64($0.eventCount) }
-                    let l = storedCount.map { $0 &- min($0, UInt64(content.recordCount)) }
+                    let l = storedCount.map { $0 &- min($0, UInt64(frame.recordCount)) }
                     s.knownLostEvents += l ?? 0
                     try eachProblem?(p, l)
                 }
@@ -171,5 +164,41 @@ public enum TraceRecovery {
         })
         try w.close()
         return Report(keptEvents: kept, lossRecords: losses, scan: scan)
+    }
+}
+
+/// A trace's loss records, counted in constant memory: a crafted frame of
+/// millions of loss records must not make `verify` keep them all.
+public struct LossTally: Sendable {
+    /// How many records ``listed`` keeps.
+    public static let listLimit = 1000
+    /// The first ``listLimit`` loss records: their sequence numbers and what they say.
+    public private(set) var listed: [(seq: UInt64, loss: Loss)] = []
+    /// Every loss record of the trace.
+    public private(set) var count = 0
+    /// The events they say were lost, saturating at `UInt64.max` (a crafted
+    /// trace must not trap the sum).
+    public private(set) var eventsLost: UInt64 = 0
+    /// Records that do not know how many events were lost (count 0).
+    public private(set) var ofUnknownCount = 0
+
+    public init() {}
+
+    public var isEmpty: Bool { count == 0 }
+
+    public mutating func add(seq: UInt64, _ loss: Loss) {
+        count += 1
+        let (v, o) = eventsLost.addingReportingOverflow(loss.count)
+        eventsLost = o ? .max : v
+        if loss.count == 0 { ofUnknownCount += 1 }
+        if listed.count < Self.listLimit { listed.append((seq, loss)) }
+    }
+
+    /// "2 (5 events lost, 1 record of unknown count)"; nil when there are none.
+    public var summary: String? {
+        guard count > 0 else { return nil }
+        var parts = ["\(eventsLost) events lost"]
+        if ofUnknownCount > 0 { parts.append("\(ofUnknownCount) record\(ofUnknownCount == 1 ? "" : "s") of unknown count") }
+        return "\(count) (\(parts.joined(separator: ", ")))"
     }
 }
