@@ -4,6 +4,8 @@ import Testing
 /// Runs the real `vfiotrace` executable, as a user would.
 struct CLI {
     static let binary: String = {
+        // Another build of the executable (a release build) when named.
+        if let named = ProcessInfo.processInfo.environment["VFIOTRACE_BINARY"] { return named }
         // The test bundle sits next to the package's executables.
         let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for candidate in [dir, dir.deletingLastPathComponent()] {
