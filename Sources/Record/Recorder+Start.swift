@@ -31,14 +31,28 @@ extension Recorder {
         defer { for p in cargs { free(p) } }
         let child = crec_spawn(argv[0], &cargs, resetSignals, Int32(resetSignals.count), &err)
         guard child > 0 else { throw RecordError.spawn(argv[0], err) }
-        var kind: Int32 = 0, value: Int32 = 0, event: Int32 = 0, sysStop: Int32 = 0
         // The child stops itself before installing its filter and exec'ing.
-        guard crec_wait(&kind, &value, &event, &sysStop) == child, kind == 2 else {
-            throw RecordError.trace("\(argv[0]) did not stop for the tracer")
+        guard crec_seize_spawned(child) == 0 else {
+            let e = errno
+            kill(child, SIGKILL)
+            throw RecordError.trace("\(argv[0]) could not be traced: \(String(cString: strerror(e)))")
         }
-        guard crec_set_options(child, 1) == 0 else { throw RecordError.trace("PTRACE_SETOPTIONS: \(String(cString: strerror(errno)))") }
         tracees = [child]
-        _ = crec_cont(child, 0)
+        // The child hands its filter's listener to the guardian, then to
+        // us, before it execs. None comes when it could not install the
+        // filter (it exits 127).
+        let listener = crec_spawn_listener()
+        if listener >= 0 {
+            let server = NotificationServer(listener: listener, received: crec_spawn_received())
+            server.start()
+            notifications = server
+        }
+        defer {
+            if listener >= 0 { close(listener) }
+            // Hands over to the guardian (normally nothing is left to answer).
+            let handover = crec_spawn_handover()
+            if handover >= 0 { close(handover) }
+        }
         return try loop(main: child)
     }
 

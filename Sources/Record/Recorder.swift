@@ -8,7 +8,9 @@ import Glibc
 ///
 /// The program runs under ptrace with a seccomp-bpf filter installed before
 /// its exec, so that it stops only for ioctls whose request type is VFIO's
-/// `';'` and for open/openat/close; every other syscall runs at full speed.
+/// `';'`; its open, openat and close go to a user-notification listener
+/// (``NotificationServer``) that a guardian process takes over if the
+/// recorder dies; every other syscall runs at full speed.
 /// At a stop the recorder looks at what the fd is (`/proc/PID/fd`), decodes
 /// the call by (fd kind, request) and reads its arguments from the tracee's
 /// memory; it resumes the call to its exit, reads the outcome, and appends
@@ -64,8 +66,6 @@ public final class Recorder {
     /// Kernel events left out because their group is not the program's.
     public private(set) var otherGroupsEvents: UInt64 = 0
     var tracees: Set<pid_t> = []
-    /// Threads whose first stop (the automatic attach) is still to come.
-    private var fresh: Set<pid_t> = []
     /// Decodes syscalls at entry (and knows the test device's fds).
     private var entries: SyscallEntry
     /// Closes seen entering, by fd number (any thread, any process), and
@@ -83,6 +83,9 @@ public final class Recorder {
     /// Set by SIGINT/SIGTERM in attach mode: detach everything and stop.
     nonisolated(unsafe) static var detachRequested: Int32 = 0
     private var detaching = false
+    /// Serves the program's opens and closes (launch mode; see
+    /// ``NotificationServer``).
+    var notifications: NotificationServer?
     /// The first error writing the trace: from then on nothing is decoded
     /// or written, and the program is left to run (or detached).
     private var writeFailure: String?
@@ -105,6 +108,9 @@ public final class Recorder {
         var exitStatus: Int32 = 0
         while !tracees.isEmpty {
             let stop = TraceeStop.next()
+            // Opens and closes entered before this stop (each was answered,
+            // so its thread could go on, after it was queued).
+            applyNotified()
             switch stop {
             case .interrupted:
                 writing { try mergeHeld(final: false); try writer.flushIfDue() }
@@ -136,6 +142,8 @@ public final class Recorder {
             }
             handle(stop, pid)
         }
+        notifications?.stop()
+        applyNotified()
         if let pins {
             for k in pins.finish() { merge.hold(Event(time: k.time, tid: k.tid, k.body)) }
         }
@@ -144,7 +152,11 @@ public final class Recorder {
     }
 
     /// One stop of a live tracee: record what it finishes, resume it.
+    /// Every tracee is seized (PTRACE_SEIZE), so a new thread or process
+    /// starts with a PTRACE_EVENT_STOP, which may come before its parent's
+    /// fork or clone event; a SIGSTOP is always a real one, for the tracee.
     private func handle(_ stop: TraceeStop, _ pid: pid_t) {
+        tracees.insert(pid)
         switch stop {
         case .syscall where stepping:
             if inSyscall.remove(pid) == nil {
@@ -155,14 +167,16 @@ public final class Recorder {
             }
             resume(pid)
         case .seccomp:
-            // Launch mode: step the call to its exit only when it is recorded.
+            // Launch mode: a close this thread made before is over; step
+            // the call to its exit only when it is recorded.
+            closeReturned(pid)
             if enter(pid) { _ = crec_syscall_step(pid, 0) } else { _ = crec_cont(pid, 0) }
         case .syscall:
             // The exit of a call stopped at entry by the filter.
             exit(pid)
             _ = crec_cont(pid, 0)
         case .newChild(_, let child):
-            if !tracees.contains(child) { tracees.insert(child); fresh.insert(child) }
+            tracees.insert(child)
             resume(pid)
         case .exec(_, let former):
             // A thread other than the leader that execs takes over the
@@ -172,22 +186,20 @@ public final class Recorder {
             // (stepping must not take it for an entry).
             if former != pid {
                 forget(former)
-                fresh.remove(former)
                 pending[pid] = nil
                 pendingSince[pid] = nil
                 if stepping { inSyscall.insert(pid) }
             }
             resume(pid)
-        case .signal(_, SIGSTOP) where fresh.contains(pid) || !tracees.contains(pid):
-            // A new thread or process's first stop.
-            fresh.remove(pid)
-            tracees.insert(pid)
-            resume(pid)
+        case .groupStop:
+            // Job control: stopped until a SIGCONT, as without the recorder.
+            _ = crec_listen(pid)
         case .signal(_, let sig):
             // A signal for the tracee: deliver it.
             resume(pid, sig == SIGTRAP ? 0 : sig)
         default:
-            // Exit, PTRACE_INTERRUPT and group-stop events: nothing to record.
+            // Exit and PTRACE_INTERRUPT events, a new tracee's first stop:
+            // nothing to record.
             resume(pid)
         }
     }
@@ -224,6 +236,29 @@ public final class Recorder {
         guard let call = pending.removeValue(forKey: pid), crec_get_syscall(pid, &sc) == 0,
               let body = call.finish(sc.ret, TraceeMemory(pid: pid)) else { return }
         writing { try record(body, tid: pid, since: pendingSince.removeValue(forKey: pid)) }
+    }
+
+    /// Records the opens and closes the notification thread saw, in the
+    /// order they entered. A close is in flight from its entry to the next
+    /// call of its thread the recorder sees (its return is not seen).
+    private func applyNotified() {
+        guard let n = notifications else { return }
+        for call in n.drain() {
+            closeReturned(call.tid)
+            guard writeFailure == nil else { continue }
+            switch call {
+            case .close(let tid, let fd, let target, let time):
+                closesEntered[fd, default: 0] &+= 1
+                guard target != nil else { continue }
+                closesInFlight[fd, default: 0] &+= 1
+                closing[tid] = fd
+                writing { try record(.close(Close(fd: fd, result: .ok(0))), tid: tid, since: time) }
+            case .open(let tid, let path, let result, let time):
+                writing { try record(.open(Open(path: path, result: result)), tid: tid, since: time) }
+            case .unrecordedOpen(let tid, let path, let why, let time):
+                writing { try record(.marker(Marker("open of \(path) not recorded: \(why)")), tid: tid, since: time) }
+            }
+        }
     }
 
     /// The close `pid` was in, if any, is over.

@@ -73,10 +73,15 @@ struct TraceeMemory {
         var out: [UInt8] = []
         var at = address
         while out.count < max {
-            guard let b = read(at, 1) else { return nil }
-            if b[0] == 0 { return String(decoding: out, as: UTF8.self) }
-            out.append(b[0])
-            at += 1
+            // Up to the end of the page: the next one may not be mapped.
+            let chunk = Swift.min(256, 4096 - Int(at & 4095), max - out.count)
+            guard let b = read(at, chunk) else { return nil }
+            if let nul = b.firstIndex(of: 0) {
+                out += b[..<nul]
+                return String(decoding: out, as: UTF8.self)
+            }
+            out += b
+            at += UInt64(chunk)
         }
         return String(decoding: out, as: UTF8.self)
     }

@@ -20,7 +20,10 @@ enum TraceeStop: Equatable {
     /// execve succeeded; `formerTID` is the thread that called it (a thread
     /// other than the leader takes over the leader's pid).
     case exec(pid_t, formerTID: pid_t)
-    /// Another ptrace event (exit, PTRACE_INTERRUPT, group-stop).
+    /// A group-stop (SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU took effect): the
+    /// tracee stays stopped until a SIGCONT (PTRACE_LISTEN).
+    case groupStop(pid_t)
+    /// Another ptrace event (exit, PTRACE_INTERRUPT, a new tracee's first stop).
     case otherEvent(pid_t)
     /// A signal-delivery stop: `signal` is for the tracee.
     case signal(pid_t, Int32)
@@ -53,6 +56,7 @@ enum TraceeStop: Equatable {
             return .newChild(pid, child: pid_t(truncatingIfNeeded: crec_event_msg(pid)))
         case Int32(CREC_EVENT_EXEC): return .exec(pid, formerTID: pid_t(truncatingIfNeeded: crec_event_msg(pid)))
         case 0: return .signal(pid, value)
+        case Int32(CREC_EVENT_STOP) where [SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU].contains(value): return .groupStop(pid)
         default: return .otherEvent(pid)
         }
     }
@@ -61,7 +65,7 @@ enum TraceeStop: Equatable {
     var pid: pid_t? {
         switch self {
         case .exited(let p, _), .killed(let p, _), .seccomp(let p), .syscall(let p), .newChild(let p, _),
-             .exec(let p, _), .otherEvent(let p), .signal(let p, _): p
+             .exec(let p, _), .groupStop(let p), .otherEvent(let p), .signal(let p, _): p
         case .interrupted, .noTracees: nil
         }
     }

@@ -11,7 +11,9 @@ struct RecordCommand: ParsableCommand {
         abstract: "Run a program and record its VFIO calls into a trace.",
         discussion: """
         The program runs under ptrace with a seccomp-bpf filter, so it stops
-        only for ioctls with VFIO's request type and for open/openat/close;
+        only for ioctls with VFIO's request type; its opens and closes are
+        served through a seccomp listener that a guardian process takes over
+        if the recorder dies (then only VFIO ioctls fail, with ENOSYS);
         everything else runs at full speed. Each VFIO call is decoded by what
         its fd is (container, group, device) and recorded with its inputs as
         passed (pointers by class, bitmap buffers' prior contents) and its

@@ -49,6 +49,94 @@ struct RecordCLITests {
         #expect(try CLI.run(["recover", t, "-o", dir + "/saved.vft"]).code == 0)
     }
 
+    /// Runs the recorder on `script` (sh) and kills it with SIGKILL after
+    /// `killAfter` µs; returns once `doneFile` appears (the program, now
+    /// the recorder's orphan, ran to its end) or after 15 s.
+    func recordAndKill(_ script: String, trace: String, doneFile: String, startedFile: String? = nil, killAfter: UInt32) throws -> Bool {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLI.binary)
+        p.arguments = ["record", "-o", trace, "--", "sh", "-c", script]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        usleep(killAfter)
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        for i in 0..<1500 {
+            if FileManager.default.fileExists(atPath: doneFile) { return true }
+            // A program that has not started a second after the kill never will.
+            if i == 100, let startedFile, !FileManager.default.fileExists(atPath: startedFile) { return false }
+            usleep(10_000)
+        }
+        return false
+    }
+
+    @Test("a recorder killed with SIGKILL changes nothing for the program: its opens, closes and pipes work on")
+    func killedRecorderLeavesProgramWhole() throws {
+        let dir = CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // The opens and closes after the kill are the ones that used to fail
+        // with ENOSYS; a pipe's reader sees its end only if the shell's
+        // closes of the write end work.
+        let script = """
+            sleep 0.5
+            for i in 1 2 3 4 5 6 7 8 9 10; do cat /etc/hostname > \(dir)/out.$i; done
+            echo piped | cat > \(dir)/pipe.out
+            cat /dev/vfio/vfio 2> \(dir)/vfio.err
+            echo ok > \(dir)/done
+            """
+        let done = try recordAndKill(script, trace: dir + "/k.vft", doneFile: dir + "/done", killAfter: 200_000)
+        #expect(done, "the program did not finish after its recorder was killed")
+        let hostname = try String(contentsOfFile: "/etc/hostname", encoding: .utf8)
+        for i in 1...10 {
+            #expect((try? String(contentsOfFile: dir + "/out.\(i)", encoding: .utf8)) == hostname, "out.\(i)")
+        }
+        #expect((try? String(contentsOfFile: dir + "/pipe.out", encoding: .utf8)) == "piped\n")
+        let err = (try? String(contentsOfFile: dir + "/vfio.err", encoding: .utf8)) ?? ""
+        #expect(err.contains("No such file") && !err.contains("not implemented"), "\(err)")
+    }
+
+    @Test("the recorder killed at 100 random moments: every trace recovers, at most its last frame lost, the program runs to its end")
+    func killedAtRandomMoments() throws {
+        let dir = CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var rng = SystemRandomNumberGenerator()
+        var unfinished: [String] = []
+        var unreadable: [String] = []
+        var ran = 0
+        for run in 0..<100 {
+            let trace = dir + "/r\(run).vft", done = dir + "/done\(run)"
+            let started = dir + "/started\(run)"
+            let script = ": > \(started); for i in 1 2 3 4 5 6 7 8 9 10 11 12; do cat /dev/vfio/vfio 2>/dev/null; cat /dev/vfio/7 2>/dev/null; : > \(dir)/f\(run); done; echo ok > \(done)"
+            let delay = UInt32.random(in: 0..<120_000, using: &rng)
+            let finished = try recordAndKill(script, trace: trace, doneFile: done, startedFile: started, killAfter: delay)
+            // Killed before it let the program start: the program never ran
+            // (it exits 127 when the recorder that was to seize it is gone).
+            guard FileManager.default.fileExists(atPath: started) else { continue }
+            ran += 1
+            guard finished else {
+                unfinished.append("run \(run) (killed after \(delay / 1000) ms)")
+                continue
+            }
+            // Killed before the header was written: no trace at all is fine.
+            let size = (try? FileManager.default.attributesOfItem(atPath: trace)[.size] as? Int) ?? 0
+            guard size > 0 else { continue }
+            let v = try CLI.run(["verify", trace])
+            let problems = v.out.split(separator: "\n").filter { !$0.contains("seek index") && !$0.contains("intact") && !$0.contains("readable in") }
+            // At most one problem, the cut-off last frame (a truncation).
+            if problems.count > 1 || problems.contains(where: { !$0.contains("incomplete") && !$0.contains("cut") && !$0.contains("stray") }) {
+                unreadable.append("run \(run) after \(delay / 1000) ms: \(v.out)")
+            }
+            let r = try CLI.run(["recover", trace, "-o", dir + "/s\(run).vft"])
+            if r.code != 0 { unreadable.append("run \(run): recover exit \(r.code): \(r.err)") }
+        }
+        #expect(unfinished.isEmpty, "\(unfinished)")
+        #expect(unreadable.isEmpty, "\(unreadable)")
+        // Most kills land while the program runs (the recorder starts in
+        // well under the 120 ms the delays span).
+        #expect(ran >= 50, "only \(ran) of 100 runs got to start the program")
+    }
+
     /// Only the dispositions are compared: the mask a child gets from
     /// Foundation's Process depends on the spawning thread, so two spawns
     /// from a test process need not agree (the recorder passes its own on).

@@ -77,6 +77,8 @@ struct TraceeStopTests {
         #expect(TraceeStop.decode(pid: 7, kind: 2, value: SIGUSR1, event: 0, syscallStop: false) == .signal(7, SIGUSR1))
         #expect(TraceeStop.decode(pid: 7, kind: 2, value: SIGTRAP, event: 6, syscallStop: false) == .otherEvent(7))
         #expect(TraceeStop.decode(pid: 7, kind: 2, value: SIGTRAP, event: 128, syscallStop: false) == .otherEvent(7))
+        #expect(TraceeStop.decode(pid: 7, kind: 2, value: SIGSTOP, event: 128, syscallStop: false) == .groupStop(7))
+        #expect(TraceeStop.decode(pid: 7, kind: 2, value: SIGTSTP, event: 128, syscallStop: false) == .groupStop(7))
     }
 
     @Test("detaching hands on a signal meant for the tracee, never the tracer's SIGSTOP or SIGTRAP")

@@ -58,6 +58,16 @@ public enum Posix {
         }
     }
 
+    /// A small file's text (a `/proc` file), or nil when it cannot be read
+    /// or holds more than `limit` bytes.
+    public static func readSmallFile(_ path: String, limit: Int = 1 << 16) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        guard case .success(let bytes) = readToEnd(fd, limit: limit, chunk: 4096) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// The target of a symbolic link, or nil.
     public static func readLink(_ path: String) -> String? {
         var buf = [CChar](repeating: 0, count: 4096)
