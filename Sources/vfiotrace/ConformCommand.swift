@@ -48,7 +48,7 @@ struct ConformCommand: ParsableCommand {
     @Option(help: "Output format.")
     var format: ReportFormat = .text
 
-    @Option(name: .shortAndLong, help: "Write the report to this file instead of standard output.")
+    @Option(name: .shortAndLong, help: "Write the report to this file instead of standard output (`-`: standard output).")
     var output: String?
 
     @Option(help: ArgumentHelp("Run only shard I of N (1-based), e.g. 2/4; the shards together run every rule once.", valueName: "I/N"))
@@ -78,8 +78,8 @@ struct ConformCommand: ParsableCommand {
             progress.finish()
             runs.append(TargetResults(target: t.name, results: results))
         }
-        let report = Reporter.render(runs, format: format, color: format == .text && output == nil && isatty(1) == 1)
-        if let output {
+        let report = Reporter.render(runs, format: format, color: format == .text && (output ?? "-") == "-" && isatty(1) == 1)
+        if let output, output != "-" {
             try writeTextFile(output, report)
             printRaw(runs.map(\.summary).joined(separator: "\n") + "\n", fd: 1)
         } else {

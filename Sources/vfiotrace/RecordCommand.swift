@@ -74,6 +74,8 @@ struct RecordCommand: ParsableCommand {
     func validate() throws {
         let cmd = command.first == "--" ? Array(command.dropFirst()) : command
         if pid != nil && !cmd.isEmpty { throw ValidationError("give --pid or a command, not both") }
+        // The program writes to the same standard output.
+        if output == "-" { throw ValidationError("-o -: the recorded program shares standard output; name a file (it is written as the program runs, so a killed recording is still readable)") }
         guard pinsBufferKb >= 1 && pinsBufferKb <= 1 << 20 else { throw ValidationError("--pins-buffer-kb \(pinsBufferKb): give 1 to 1048576 (KiB per CPU)") }
         guard pid != nil || !cmd.isEmpty else { throw ValidationError("nothing to run: vfiotrace record -o TRACE.vft -- CMD ARGS... (or --pid N)") }
     }

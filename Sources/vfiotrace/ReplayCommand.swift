@@ -47,7 +47,7 @@ struct ReplayCommand: ParsableCommand {
 
     @OptionGroup var backend: BackendOptions<ReplayDefaults>
 
-    @Option(name: .shortAndLong, help: "Write the replayed events (with the backend's outcomes) as a trace.")
+    @Option(name: .shortAndLong, help: "Write the replayed events (with the backend's outcomes) as a trace (`-`: standard output; the report then goes to standard error).")
     var output: String?
 
     @OptionGroup var comparison: ComparisonArguments
@@ -80,15 +80,16 @@ struct ReplayCommand: ParsableCommand {
             why = reason
         }
         var replayer = Replayer(backend: backendObject, options: comparison.options)
-        var report = DivergenceReport(maxShown: comparison.maxDivergences)
+        // With `-o -` the trace is standard output: the report goes to stderr.
+        var report = DivergenceReport(maxShown: comparison.maxDivergences, fd: out?.isStandardOutput == true ? 2 : 1)
         var summary = ReplaySummary(options: comparison.options)
         report.out.line("replaying \(trace) on \(backendObject.name) (\(why))")
         var writer: TraceWriter? = nil
-        if let output {
+        if output != nil {
             var h = header
             h.tool = toolVersion
             h.captureMode = "replay:\(backendObject.name)"
-            do { writer = try TraceWriter(path: out!.writePath, header: h) } catch { throw Failure.trouble("\(output): \(error)") }
+            do { writer = try TraceWriter(output: out!, header: h) } catch { throw Failure.trouble("\(out!.name): \(error)") }
         }
         var progress = Progress(label: "replay", total: nil)
         var events = try inputEvents(input)
@@ -97,13 +98,13 @@ struct ReplayCommand: ParsableCommand {
             report.show(step, summary.add(step))
             progress.update(UInt64(summary.events))
             if let w = writer {
-                do { try w.append(step.actual) } catch { throw Failure.trouble("\(output!): \(error)") }
+                do { try w.append(step.actual) } catch { throw Failure.trouble("\(out!.name): \(error)") }
             }
         }
         progress.finish()
         try checkProblems(events)
         if let w = writer, let out {
-            do { try w.close() } catch { throw Failure.trouble("\(output!): \(error)") }
+            do { try w.close() } catch { throw Failure.trouble("\(out.name): \(error)") }
             try commitOutput(out)
         }
         report.finish(summary)
@@ -122,11 +123,14 @@ struct ReplayCommand: ParsableCommand {
 /// summary at the end; the counting is ReplaySummary's.
 struct DivergenceReport {
     let maxShown: Int
-    var out = OutputBuffer()
+    var out: OutputBuffer
     /// Divergent steps met so far, shown or not.
     private var met = 0
 
-    init(maxShown: Int) { self.maxShown = maxShown }
+    init(maxShown: Int, fd: Int32 = 1) {
+        self.maxShown = maxShown
+        out = OutputBuffer(fd: fd)
+    }
 
     mutating func show(_ step: ReplayStep, _ kind: ReplaySummary.Kind) {
         guard kind == .divergent || kind == .outsideMappingsOnly else { return }

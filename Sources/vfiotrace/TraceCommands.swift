@@ -21,7 +21,7 @@ struct CompileCommand: ParsableCommand {
     @Argument(help: "The text file to compile ('-' reads standard input).")
     var scenario: String
 
-    @Option(name: .shortAndLong, help: "The trace file to write.")
+    @Option(name: .shortAndLong, help: "The trace file to write (`-`: standard output).")
     var output: String
 
     func run() throws {
@@ -40,15 +40,15 @@ struct CompileCommand: ParsableCommand {
             if let writer { return writer }
             var h = header
             if h.tool.isEmpty { h.tool = toolVersion }
-            do { writer = try TraceWriter(path: out.writePath, header: h) } catch { throw Failure.trouble("\(output): \(error)") }
+            do { writer = try TraceWriter(output: out, header: h) } catch { throw Failure.trouble("\(out.name): \(error)") }
             return writer!
         }
         do {
             while let event = try nextEvent(&events) {
                 let w = try open(input.header)
-                do { try w.append(event) } catch { throw Failure.trouble("\(output): \(error)") }
+                do { try w.append(event) } catch { throw Failure.trouble("\(out.name): \(error)") }
             }
-            do { try open(input.header).close() } catch let f as Failure { throw f } catch { throw Failure.trouble("\(output): \(error)") }
+            do { try open(input.header).close() } catch let f as Failure { throw f } catch { throw Failure.trouble("\(out.name): \(error)") }
             try commitOutput(out)
         } catch {
             out.abandon()
@@ -233,16 +233,17 @@ struct RecoverCommand: ParsableCommand {
     @Argument(help: "The damaged trace.")
     var trace: String
 
-    @Option(name: .shortAndLong, help: "Where to write the recovered trace.")
+    @Option(name: .shortAndLong, help: "Where to write the recovered trace (`-`: standard output; the report then goes to standard error).")
     var output: String
 
     func run() throws {
         let r = try openTrace(trace)
         let rep: TraceRecovery.Report
+        let toStandardOutput = output == "-"
         do {
             let out = try beginOutput(output, inputs: [trace])
             do {
-                rep = try TraceRecovery.recover(r, to: out.writePath)
+                rep = try TraceRecovery.recover(r, to: out)
                 try commitOutput(out)
             } catch {
                 out.abandon()
@@ -253,9 +254,10 @@ struct RecoverCommand: ParsableCommand {
         } catch {
             throw Failure.trouble("\(output): \(error)")
         }
-        var out = OutputBuffer()
+        // With `-o -` the trace is standard output: the report goes to stderr.
+        var out = OutputBuffer(fd: toStandardOutput ? 2 : 1)
         for p in rep.scan.problems { out.line("\(trace): \(p)") }
-        out.line("\(output): kept \(rep.keptEvents) events, \(rep.lossRecords) loss record(s) added, \(rep.scan.damagedBytes) bytes dropped")
+        out.line("\(toStandardOutput ? "standard output" : output): kept \(rep.keptEvents) events, \(rep.lossRecords) loss record(s) added, \(rep.scan.damagedBytes) bytes dropped")
         out.flush()
     }
 }

@@ -105,8 +105,14 @@ func openTrace(_ path: String) throws -> TraceReader {
 /// line through `print` would dominate `cat`'s run time.
 struct OutputBuffer {
     private var buf: [UInt8] = []
+    /// Standard output, or standard error when standard output carries a
+    /// trace (`-o -`).
+    let fd: Int32
 
-    init() { buf.reserveCapacity(1 << 16) }
+    init(fd: Int32 = 1) {
+        self.fd = fd
+        buf.reserveCapacity(1 << 16)
+    }
 
     mutating func line(_ s: String) {
         buf.append(contentsOf: s.utf8)
@@ -116,7 +122,7 @@ struct OutputBuffer {
 
     mutating func flush() {
         // Reader went away (e.g. `| head`): stop quietly.
-        if buf.withUnsafeBytes({ Posix.writeAll(1, $0) }) != nil { Glibc.exit(0) }
+        if buf.withUnsafeBytes({ Posix.writeAll(fd, $0) }) != nil { Glibc.exit(0) }
         buf.removeAll(keepingCapacity: true)
     }
 }

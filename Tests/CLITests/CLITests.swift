@@ -19,9 +19,15 @@ struct CLI {
         var code: Int32
         var out: String
         var err: String
+        /// Standard output as bytes (a trace written to `-o -`).
+        var outBytes = Data()
     }
 
     static func run(_ args: [String], stdin: String? = nil) throws -> Result {
+        try run(args, stdinBytes: stdin.map { Data($0.utf8) })
+    }
+
+    static func run(_ args: [String], stdinBytes stdin: Data?) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
@@ -30,12 +36,13 @@ struct CLI {
         p.standardError = e
         p.standardInput = i
         try p.run()
-        if let stdin { i.fileHandleForWriting.write(stdin.data(using: .utf8)!) }
+        if let stdin { i.fileHandleForWriting.write(stdin) }
         try i.fileHandleForWriting.close()
         let out = o.fileHandleForReading.readDataToEndOfFile()
         let err = e.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return Result(code: p.terminationStatus, out: String(decoding: out, as: UTF8.self), err: String(decoding: err, as: UTF8.self))
+        return Result(code: p.terminationStatus, out: String(decoding: out, as: UTF8.self), err: String(decoding: err, as: UTF8.self),
+                      outBytes: out)
     }
 
     static func tempDir() -> String {

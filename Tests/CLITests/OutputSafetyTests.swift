@@ -91,4 +91,36 @@ struct OutputSafetyTests {
         let attrs = try FileManager.default.attributesOfItem(atPath: dir + "/new.vft")
         #expect((attrs[.posixPermissions] as? Int) == 0o644)
     }
+
+    @Test("-o - writes the trace to standard output and the report to standard error; `-` reads binary standard input")
+    func standardStreams() throws {
+        let dir = CLI.tempDir()
+        write(Self.good, dir + "/s.vfs")
+        #expect(try CLI.run(["compile", dir + "/s.vfs", "-o", dir + "/s.vft"]).code == 0)
+        let file = try #require(bytes(dir + "/s.vft"))
+        let compiled = try CLI.run(["compile", dir + "/s.vfs", "-o", "-"])
+        #expect(compiled.code == 0 && compiled.outBytes == file, "compile -o - differs from compile -o FILE: \(compiled.err)")
+        #expect(leftovers(dir).isEmpty && !FileManager.default.fileExists(atPath: "-"))
+        // replay and recover: the trace alone on stdout, their words on stderr.
+        let replayed = try CLI.run(["replay", dir + "/s.vft", "-o", "-"])
+        #expect(replayed.code == 0 && replayed.err.contains("2 events, 2 compared, 0 divergent"), "\(replayed.err)")
+        let replayedCat = try CLI.run(["cat", "--no-header", "-"], stdinBytes: replayed.outBytes)
+        #expect(replayedCat.code == 0 && replayedCat.out == "open /dev/vfio/vfio -> 3\nmarker \"x\"\n", "\(replayedCat.out)\(replayedCat.err)")
+        let recovered = try CLI.run(["recover", dir + "/s.vft", "-o", "-"])
+        #expect(recovered.code == 0 && recovered.err.contains("kept 2 events"), "\(recovered.err)")
+        // Binary standard input, as for a file: cat, verify, info, diff.
+        let cat = try CLI.run(["cat", "-"], stdinBytes: file)
+        let catFile = try CLI.run(["cat", dir + "/s.vft"])
+        #expect(cat.code == 0 && cat.out == catFile.out)
+        let verify = try CLI.run(["verify", "-"], stdinBytes: recovered.outBytes)
+        #expect(verify.code == 0 && verify.out.contains("-: intact: 2 events"), "\(verify.out)\(verify.err)")
+        #expect(try CLI.run(["info", "-"], stdinBytes: file).code == 0)
+        #expect(try CLI.run(["diff", "-", dir + "/s.vft"], stdinBytes: file).out.contains("0 divergent"))
+        // The recorded program shares standard output: refused.
+        let record = try CLI.run(["record", "-o", "-", "--", "true"])
+        #expect(record.code == 2 && record.err.contains("shares standard output"), "\(record.err)")
+        // conform -o - is the report on standard output.
+        let conform = try CLI.run(["conform", "--rules", "bitmap.all-dirty", "-o", "-"])
+        #expect(conform.code == 0 && conform.out.contains("PASS"), "\(conform.out)\(conform.err)")
+    }
 }

@@ -86,7 +86,9 @@ struct RobustnessTests {
         #expect(scan.knownLostEvents == UInt64(lost))
         #expect(!scan.isIntact)
 
-        let rep = try TraceRecovery.recover(r, to: dir + "/rec.vft")
+        let out = try OutputFile.begin(dir + "/rec.vft", inputs: [])
+        let rep = try TraceRecovery.recover(r, to: out)
+        try out.commit()
         #expect(rep.keptEvents == UInt64(got.count))
         #expect(rep.lossRecords == 1)
         let rec = try TraceReader(path: dir + "/rec.vft")

@@ -11,8 +11,15 @@ public final class TraceFile {
     let fd: Int32
     public let size: Int
 
+    /// Opens `path`; `-` is standard input (see ``spoolStandardInput()``).
     public init(path: String) throws(TraceError) {
         self.path = path
+        if path == "-" {
+            let (fd, size) = try Self.spoolStandardInput()
+            self.fd = Self.outOfTheWay(fd)
+            self.size = size
+            return
+        }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .io("cannot open", errno: errno) }
         var st = stat()
@@ -27,6 +34,48 @@ public final class TraceFile {
         }
         self.fd = Self.outOfTheWay(fd)
         self.size = Int(st.st_size)
+    }
+
+    /// Standard input as a file readers can `pread`: itself when it is a
+    /// regular file (`< trace.vft`), else (a pipe, a terminal) copied to an
+    /// unnamed temporary file, so memory stays constant whatever its size
+    /// and it can be read more than once. Returns the fd and the size.
+    static func spoolStandardInput() throws(TraceError) -> (Int32, Int) {
+        var st = stat()
+        if fstat(0, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG {
+            let fd = fcntl(0, F_DUPFD_CLOEXEC, 3)
+            guard fd >= 0 else { throw .io("cannot read standard input", errno: errno) }
+            return (fd, Int(st.st_size))
+        }
+        let dir = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        // O_TMPFILE (__O_TMPFILE | O_DIRECTORY; Glibc's module leaves it out).
+        let tmpfile: Int32 = 0o20_000_000 | O_DIRECTORY
+        var fd = open(dir, tmpfile | O_RDWR | O_CLOEXEC, 0o600)
+        if fd < 0 {
+            // A file system without O_TMPFILE: a named file, unlinked at once.
+            var template = Array("\(dir)/.vfiotrace-stdin-XXXXXX".utf8CString)
+            fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            guard fd >= 0 else { throw .io("cannot spool standard input into \(dir)", errno: errno) }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        }
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var size = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Posix.read(0, into: $0) }
+            if n < 0 {
+                let e = errno
+                close(fd)
+                throw .io("cannot read standard input", errno: e)
+            }
+            if n == 0 { break }
+            if let e = buffer.withUnsafeBytes({ Posix.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }) {
+                close(fd)
+                throw .io("cannot spool standard input into \(dir)", errno: e)
+            }
+            size += n
+        }
+        return (fd, size)
     }
 
     /// Input files are read while a replay opens real VFIO nodes, and a

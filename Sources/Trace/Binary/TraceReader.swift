@@ -13,8 +13,12 @@ public final class TraceReader {
 
     public var path: String { file.path }
 
-    public init(path: String) throws(TraceError) {
-        file = try TraceFile(path: path)
+    public convenience init(path: String) throws(TraceError) {
+        try self.init(file: try TraceFile(path: path))
+    }
+
+    public init(file: TraceFile) throws(TraceError) {
+        self.file = file
         guard file.size > 0 else { throw .empty }
         guard let magic = try file.u32(at: 0) else {
             throw .badHeader(offset: 0, "file of \(file.size) bytes is too short to be a trace")

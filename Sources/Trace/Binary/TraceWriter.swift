@@ -50,14 +50,26 @@ public final class TraceWriter {
     /// Bytes of uncompressed records written (for compression statistics).
     public private(set) var rawBytes: UInt64 = 0
 
-    public init(path: String, header: TraceHeader, options: Options = Options()) throws(TraceError) {
-        self.path = path
-        self.options = options
-        compressor = try ZstdCompressor(level: options.level)
+    public convenience init(path: String, header: TraceHeader, options: Options = Options()) throws(TraceError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .io("cannot create", errno: errno) }
+        try self.init(fd: fd, name: path, header: header, options: options)
+    }
+
+    /// Writes to a command's output (`-o`; `-` is standard output).
+    public convenience init(output: OutputFile, header: TraceHeader, options: Options = Options()) throws(TraceError) {
+        let fd: Int32
+        do { fd = try output.openForWriting() } catch { throw .io("cannot create", errno: errno) }
+        try self.init(fd: fd, name: output.name, header: header, options: options)
+    }
+
+    /// Writes to `fd` (which it closes), called `name` in messages.
+    public init(fd: Int32, name: String, header: TraceHeader, options: Options = Options()) throws(TraceError) {
+        self.path = name
+        self.options = options
         self.fd = fd
         do {
+            compressor = try ZstdCompressor(level: options.level)
             try writeAll(header.encoded())
         } catch {
             Glibc.close(fd)

@@ -29,7 +29,7 @@ public enum InputError: Error, Sendable, CustomStringConvertible {
 
 /// A file of events, binary trace or text scenario, told apart by its first
 /// bytes (a trace starts with the zstd skippable-frame magic of its
-/// header); `-` is standard input, read as text. Every command that
+/// header); `-` is standard input, binary or text. Every command that
 /// consumes events reads them through this one type:
 ///
 ///     let input = try EventInput.open(path)
@@ -37,7 +37,7 @@ public enum InputError: Error, Sendable, CustomStringConvertible {
 ///     while let e = try events.next() { … }
 ///
 /// ``events()`` can be called again to read the file once more (standard
-/// input is held in memory for that).
+/// input from a pipe is spooled to an unnamed temporary file for that).
 public final class EventInput {
     public enum Format: Sendable { case binary, text }
 
@@ -47,33 +47,27 @@ public final class EventInput {
     public let header: TraceHeader
     private let reader: TraceReader?
     private let textFile: TraceFile?
-    private let stdinBytes: [UInt8]?
 
     private init(path: String, format: Format, header: TraceHeader, reader: TraceReader?,
-                 textFile: TraceFile?, stdinBytes: [UInt8]?) {
+                 textFile: TraceFile?) {
         self.path = path
         self.format = format
         self.header = header
         self.reader = reader
         self.textFile = textFile
-        self.stdinBytes = stdinBytes
     }
 
+    /// Opens a trace or scenario; `-` is standard input, binary or text.
     public static func open(_ path: String) throws(InputError) -> EventInput {
-        if path == "-" {
-            let bytes = try readStandardInput()
-            let header = try textHeader(path: path, LineSource(bytes: bytes))
-            return EventInput(path: path, format: .text, header: header, reader: nil, textFile: nil, stdinBytes: bytes)
-        }
         let file: TraceFile
         do throws(TraceError) { file = try TraceFile(path: path) } catch { throw .trace(path: path, error) }
         if isBinaryTrace(file) {
             let reader: TraceReader
-            do throws(TraceError) { reader = try TraceReader(path: path) } catch { throw .trace(path: path, error) }
-            return EventInput(path: path, format: .binary, header: reader.header, reader: reader, textFile: nil, stdinBytes: nil)
+            do throws(TraceError) { reader = try TraceReader(file: file) } catch { throw .trace(path: path, error) }
+            return EventInput(path: path, format: .binary, header: reader.header, reader: reader, textFile: nil)
         }
         let header = try textHeader(path: path, LineSource(file: file))
-        return EventInput(path: path, format: .text, header: header, reader: nil, textFile: file, stdinBytes: nil)
+        return EventInput(path: path, format: .text, header: header, reader: nil, textFile: file)
     }
 
     /// Whether `file` starts like a binary trace (its header's magic).
@@ -87,8 +81,7 @@ public final class EventInput {
         if let reader {
             do throws(TraceError) { return EventIterator(.binary(try reader.events()), path: path) } catch { throw .trace(path: path, error) }
         }
-        let lines = textFile.map { LineSource(file: $0) } ?? LineSource(bytes: stdinBytes ?? [])
-        return EventIterator(.text(TextEvents(path: path, lines: lines)), path: path)
+        return EventIterator(.text(TextEvents(path: path, lines: LineSource(file: textFile!))), path: path)
     }
 
     /// Every event in memory, for what compares whole traces (bisect). A

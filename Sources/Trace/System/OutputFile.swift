@@ -11,7 +11,7 @@ import Darwin
 /// output; a symbolic link is followed and its target replaced the same
 /// way; anything else (a device such as /dev/null, a FIFO) is written in
 /// place and never removed. An output that is one of the command's inputs
-/// is refused before anything is written.
+/// is refused before anything is written. `-` is standard output.
 public struct OutputFile: Sendable {
     /// The path the user named.
     public let target: String
@@ -20,13 +20,25 @@ public struct OutputFile: Sendable {
     public let writePath: String
     /// Where the temporary file goes on success; nil when writing in place.
     let finalPath: String?
+    /// `-`: the output is the command's standard output (its messages then
+    /// belong on standard error).
+    public var isStandardOutput: Bool { target == "-" }
+    /// What messages call the output.
+    public var name: String { isStandardOutput ? "standard output" : target }
 
     public struct Refused: Error, Sendable, CustomStringConvertible {
         public let description: String
     }
 
     /// Prepares to write `target`; `inputs` are the files the command reads.
-    public static func begin(_ target: String, inputs: [String]) throws(Refused) -> OutputFile {
+    /// `binary`: a binary trace is not written to a terminal.
+    public static func begin(_ target: String, inputs: [String], binary: Bool = true) throws(Refused) -> OutputFile {
+        if target == "-" {
+            if binary && isatty(1) == 1 {
+                throw Refused(description: "-o -: standard output is a terminal; a binary trace belongs in a file or a pipe (`| vfiotrace cat -`)")
+            }
+            return OutputFile(target: target, writePath: "/dev/stdout", finalPath: nil)
+        }
         var st = stat()
         let exists = stat(target, &st) == 0
         if exists {
@@ -49,10 +61,20 @@ public struct OutputFile: Sendable {
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw Refused(description: "\(target): cannot create a file beside it: \(Posix.describe(errno))") }
         close(fd)
-        let temp = String(cString: template)
+        let temp = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         // The output keeps an existing file's permissions, else 0644.
         chmod(temp, exists ? st.st_mode & 0o7777 : 0o644)
         return OutputFile(target: target, writePath: temp, finalPath: final)
+    }
+
+    /// An fd to write the output to: a copy of standard output for `-`
+    /// (so that closing it leaves fd 1 alone, and nothing truncates what
+    /// standard output is appending to), else the file to write, created
+    /// or truncated.
+    public func openForWriting() throws(Refused) -> Int32 {
+        let fd = isStandardOutput ? fcntl(1, F_DUPFD_CLOEXEC, 3) : open(writePath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw Refused(description: "\(name): cannot write: \(Posix.describe(errno))") }
+        return fd
     }
 
     /// The output is complete: it takes the target's place.

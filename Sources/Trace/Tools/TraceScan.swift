@@ -137,12 +137,12 @@ public enum TraceRecovery {
         public var scan: TraceScan
     }
 
-    public static func recover(_ reader: TraceReader, to output: String) throws -> Report {
+    public static func recover(_ reader: TraceReader, to output: OutputFile) throws -> Report {
         var header = reader.header
         header.formatMajor = TraceHeader.currentMajor
         header.formatMinor = TraceHeader.currentMinor
         if !header.captureMode.hasSuffix("+recovered") { header.captureMode += "+recovered" }
-        let w = try TraceWriter(path: output, header: header)
+        let w = try TraceWriter(output: output, header: header)
         var kept: UInt64 = 0
         var losses = 0
         var lastSeq: UInt64 = 0
