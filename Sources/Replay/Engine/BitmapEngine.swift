@@ -43,6 +43,14 @@ public final class BitmapEngine: Backend {
         self.bitmapMemoryLimit = bitmapMemoryLimit
     }
 
+    /// A group holds its container and the container lists its groups, as
+    /// the kernel's do (`vfio_group` ↔ `vfio_container`); the engine's end
+    /// breaks those cycles, so that a replay of every profile in one
+    /// process (conform --profile all, the fuzzer) does not leak them.
+    deinit {
+        for g in groups.values { g.container = nil }
+    }
+
     public func perform(_ event: Event) -> Performed {
         notes = []
         var e = event

@@ -8,7 +8,10 @@ import Darwin
 /// are decoding, never the whole trace.
 public final class TraceFile {
     public let path: String
+    /// The open file; -1 for bytes in memory.
     let fd: Int32
+    /// The bytes, when the file is in memory (``init(bytes:name:)``).
+    private var memory: [UInt8]? = nil
     public let size: Int
 
     /// Opens `path`; `-` is standard input (see ``spoolStandardInput()``).
@@ -47,18 +50,7 @@ public final class TraceFile {
             guard fd >= 0 else { throw .io("cannot read standard input", errno: errno) }
             return (fd, Int(st.st_size))
         }
-        let dir = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-        // O_TMPFILE (__O_TMPFILE | O_DIRECTORY; Glibc's module leaves it out).
-        let tmpfile: Int32 = 0o20_000_000 | O_DIRECTORY
-        var fd = open(dir, tmpfile | O_RDWR | O_CLOEXEC, 0o600)
-        if fd < 0 {
-            // A file system without O_TMPFILE: a named file, unlinked at once.
-            var template = Array("\(dir)/.vfiotrace-stdin-XXXXXX".utf8CString)
-            fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-            guard fd >= 0 else { throw .io("cannot spool standard input into \(dir)", errno: errno) }
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
-        }
+        let fd = try unnamedTemporaryFile()
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         var size = 0
         while true {
@@ -71,11 +63,37 @@ public final class TraceFile {
             if n == 0 { break }
             if let e = buffer.withUnsafeBytes({ Posix.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }) {
                 close(fd)
-                throw .io("cannot spool standard input into \(dir)", errno: e)
+                throw .io("cannot spool standard input", errno: e)
             }
             size += n
         }
         return (fd, size)
+    }
+
+    /// A file with no name in $TMPDIR (or /tmp), gone when closed.
+    static func unnamedTemporaryFile() throws(TraceError) -> Int32 {
+        let dir = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        // O_TMPFILE (__O_TMPFILE | O_DIRECTORY; Glibc's module leaves it out).
+        let tmpfile: Int32 = 0o20_000_000 | O_DIRECTORY
+        var fd = open(dir, tmpfile | O_RDWR | O_CLOEXEC, 0o600)
+        if fd < 0 {
+            // A file system without O_TMPFILE: a named file, unlinked at once.
+            var template = Array("\(dir)/.vfiotrace-XXXXXX".utf8CString)
+            fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            guard fd >= 0 else { throw .io("cannot create a temporary file in \(dir)", errno: errno) }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        }
+        return fd
+    }
+
+    /// Bytes in memory read as a file named `name` (the fuzz harnesses'
+    /// input, tests).
+    public init(bytes: [UInt8], name: String) {
+        fd = -1
+        memory = bytes
+        size = bytes.count
+        path = name
     }
 
     /// Input files are read while a replay opens real VFIO nodes, and a
@@ -91,12 +109,13 @@ public final class TraceFile {
         return moved
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     /// Up to `count` bytes at `offset`; fewer at the end of the file.
     public func read(at offset: Int, count: Int) throws(TraceError) -> [UInt8] {
-        guard offset < size, count > 0 else { return [] }
+        guard offset >= 0, offset < size, count > 0 else { return [] }
         let n = min(count, size - offset)
+        if let memory { return Array(memory[offset..<offset + n]) }
         var buf = [UInt8](repeating: 0, count: n)
         var done = 0
         while done < n {

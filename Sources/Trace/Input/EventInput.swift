@@ -61,6 +61,12 @@ public final class EventInput {
     public static func open(_ path: String) throws(InputError) -> EventInput {
         let file: TraceFile
         do throws(TraceError) { file = try TraceFile(path: path) } catch { throw .trace(path: path, error) }
+        return try open(file: file)
+    }
+
+    /// Reads an open file (its `path` names it in messages).
+    public static func open(file: TraceFile) throws(InputError) -> EventInput {
+        let path = file.path
         if isBinaryTrace(file) {
             let reader: TraceReader
             do throws(TraceError) { reader = try TraceReader(file: file) } catch { throw .trace(path: path, error) }

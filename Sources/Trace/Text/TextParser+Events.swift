@@ -133,7 +133,7 @@ extension TextParser {
 
     func capability(_ t: Token) throws(TextError) -> InfoCapability {
         let s = t.valueSub!
-        guard let at = s.firstIndex(of: "@"), let colon = s.firstIndex(of: ":") else {
+        guard let at = s.firstIndex(of: "@"), let colon = s[at...].firstIndex(of: ":") else {
             throw fail(t.column, "capability: expected NAME@OFFSET:vVERSION,…")
         }
         let name = s[..<at]

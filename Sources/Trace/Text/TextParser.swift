@@ -75,7 +75,11 @@ public struct TextParser {
             }
             k += 1
         }
-        guard k < tokens.count else { throw fail(tokens.last!.column, "expected an event after the prefix") }
+        guard k < tokens.count else {
+            // Nothing before the '->' (a line "-> ok"), or only a prefix.
+            guard let last = tokens.last else { throw fail(outcome.first?.column ?? 1, "expected an event before '->'") }
+            throw fail(last.column, "expected an event after the prefix")
+        }
         let verb = tokens[k]
         var args = Args(tokens: Array(tokens[(k + 1)...]), parser: self, verb: String(verb.text), verbColumn: verb.column)
         var out = Outcome(tokens: outcome, parser: self)

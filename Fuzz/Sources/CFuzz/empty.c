@@ -1,0 +1,1 @@
+/* Declarations only (CFuzz.h); libFuzzer provides the code. */
