@@ -87,4 +87,24 @@ struct FrameContentTests {
         let (events, it) = decodeAll(frame.bytes)
         #expect(events.count == 1 && it.damage != nil && it.recordCount == 1, "\(String(describing: it.damage))")
     }
+
+    @Test("a seek index with a correct CRC but offsets or counts no file can have is ignored, not trusted or trapped on",
+          arguments: [(UInt64(1) << 63, UInt32(16)), (UInt64.max, UInt32(16)), (UInt64(40), UInt32.max)])
+    func implausibleIndex(offset: UInt64, compressedSize: UInt32) throws {
+        let dir = temporaryDirectory()
+        let path = dir + "/i.vft"
+        try writeTrace(path, Self.events)
+        var bytes = readBytes(path)
+        let good = try #require(try TraceReader(path: path).storedIndexOffset)
+        var index = SeekIndex()
+        index.entries = [SeekIndex.Entry(offset: offset, compressedSize: compressedSize, contentSize: 0, firstEvent: 0, eventCount: 3, crc: 0)]
+        bytes = Array(bytes[..<good]) + index.encoded()
+        writeBytes(path, bytes)
+        let r = try TraceReader(path: path)
+        #expect(r.storedIndex == nil)
+        var got = 0
+        var it = try r.events()
+        while try it.next() != nil { got += 1 }
+        #expect(got == Self.events.count)
+    }
 }

@@ -94,8 +94,14 @@ public struct SeekIndex: Equatable, Sendable {
             for _ in 0..<n {
                 guard let o = try? r.u64(), let cs = try? r.u32(), let ct = try? r.u32(),
                       let fe = try? r.u64(), let ec = try? r.u32(), let crc = try? r.u32(),
-                      fe == expectFirst, Int(o) >= dataStart, Int(o) + Int(cs) <= start else { return nil }
-                expectFirst = fe + UInt64(ec)
+                      fe == expectFirst, o >= UInt64(dataStart), o <= UInt64(start), UInt64(cs) <= UInt64(start) - o
+                else { return nil }
+                // Checked in UInt64 before anything becomes an Int: an index
+                // with a correct CRC may still claim offsets of 2^63 or
+                // event counts that overflow.
+                let (next, overflow) = fe.addingReportingOverflow(UInt64(ec))
+                guard !overflow else { return nil }
+                expectFirst = next
                 idx.entries.append(Entry(offset: o, compressedSize: cs, contentSize: ct, firstEvent: fe, eventCount: ec, crc: crc))
             }
             return (idx, start)
