@@ -121,6 +121,22 @@ struct EngineContainerRuleTests {
         #expect(steps.last!.notes.contains { if case .hazard = $0 { return true }; return false } == hazard)
         #expect(steps.last!.diverged == hazard)
     }
+
+    /// The kernel allocates `DIRTY_BITMAP_BYTES(npages) + sizeof(u64)` with
+    /// `kvzalloc`, which takes vmalloc above `KMALLOC_MAX_SIZE` (4 MiB on
+    /// x86_64); `kfree` of it is the hazard. 0x1ffffc0000 bytes of 4 KiB
+    /// pages is a 4 MiB − 8 bitmap, 4 MiB with its extra word; 128 GiB is
+    /// one word more.
+    @Test("the pre-5.17 kfree hazard starts one word past a 4 MiB allocation (profile 5.8)",
+          arguments: [("0x1ffffc0000", false), ("0x2000000000", true)])
+    func kfreeHazardEdge(size: String, hazard: Bool) throws {
+        let steps = try Scenario.replay(Scenario.emulated + """
+        map_dma iova=0x0 size=\(size) -> ok
+        dirty start -> ok
+        dirty stop -> ok
+        """, profile: .v5_8)
+        #expect(steps.last!.notes.contains { if case .hazard = $0 { return true }; return false } == hazard, "\(steps.last!.notes)")
+    }
 }
 
 @Suite("Kernel events cut short by a signal")

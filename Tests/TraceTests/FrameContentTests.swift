@@ -108,3 +108,36 @@ struct FrameContentTests {
         #expect(got == Self.events.count)
     }
 }
+
+/// The LEB128 reader's 64-bit edge (issue 19 item 3): the tenth byte may
+/// carry one bit and no more.
+@Suite("Varint edges")
+struct VarintEdgeTests {
+    static let nineFF = [UInt8](repeating: 0xFF, count: 9)
+
+    @Test("UInt64.max is nine 0xFF and a 0x01, written and read back")
+    func maximum() throws {
+        var w = ByteWriter()
+        w.varint(.max)
+        #expect(w.bytes == Self.nineFF + [0x01])
+        let v = try w.bytes.withUnsafeBytes { raw throws(DecodeError) -> UInt64 in
+            var r = ByteReader(raw)
+            return try r.varint()
+        }
+        #expect(v == .max)
+    }
+
+    @Test("a tenth byte with more than the one bit left is an overflow, not a wrapped value", arguments: [0x02, 0x40, 0x7F, 0x81] as [UInt8])
+    func overflow(last: UInt8) {
+        let bytes = Self.nineFF + [last]
+        bytes.withUnsafeBytes { raw in
+            var r = ByteReader(raw)
+            do throws(DecodeError) {
+                let v = try r.varint()
+                Issue.record("read \(v) from nine 0xFF and 0x\(String(last, radix: 16))")
+            } catch {
+                #expect(error == .corrupt(at: 0, "varint overflows 64 bits"))
+            }
+        }
+    }
+}
