@@ -29,6 +29,10 @@ static volatile uint64_t *crec_guardian_received;
 int crec_spawn_handover(void) { return crec_guardian_handover; }
 volatile uint64_t *crec_spawn_received(void) { return crec_guardian_received; }
 
+/* Every tracee: syscall stops marked, threads, forks and execs followed. */
+static const long trace_options = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK |
+				  PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC;
+
 const int64_t crec_nr_ioctl = SYS_ioctl, crec_nr_open = SYS_open, crec_nr_openat = SYS_openat, crec_nr_close = SYS_close;
 
 /* The recorder's seccomp filter.  VFIO ioctls (request type ';') stop for
@@ -331,9 +335,8 @@ static pid_t start_guardian(int alive, int from_child, volatile uint64_t *receiv
 
 int crec_seize_spawned(pid_t pid)
 {
-	long opts = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
-		    PTRACE_O_TRACEEXEC | PTRACE_O_TRACESECCOMP;
-	int r = (int)ptrace(PTRACE_SEIZE, pid, 0, (void *)opts), e = errno;
+	/* Attached, a running process has no filter: seccomp stops only here. */
+	int r = (int)ptrace(PTRACE_SEIZE, pid, 0, (void *)(trace_options | PTRACE_O_TRACESECCOMP)), e = errno;
 
 	/* Go on (a byte), or give up (end of file: the child exits 127). */
 	if (r == 0 && write(crec_spawn_go, "g", 1) != 1) {
@@ -346,20 +349,9 @@ int crec_seize_spawned(pid_t pid)
 	return r;
 }
 
-int crec_set_options(pid_t pid, int use_seccomp)
-{
-	long opts = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC;
-
-	if (use_seccomp)
-		opts |= PTRACE_O_TRACESECCOMP;
-	return (int)ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)opts);
-}
-
 int crec_attach(pid_t pid)
 {
-	long opts = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC;
-
-	if (ptrace(PTRACE_SEIZE, pid, 0, (void *)opts))
+	if (ptrace(PTRACE_SEIZE, pid, 0, (void *)trace_options))
 		return -1;
 	return (int)ptrace(PTRACE_INTERRUPT, pid, 0, 0);
 }

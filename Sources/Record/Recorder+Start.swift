@@ -31,7 +31,7 @@ extension Recorder {
         defer { for p in cargs { free(p) } }
         let child = crec_spawn(argv[0], &cargs, resetSignals, Int32(resetSignals.count), &err)
         guard child > 0 else { throw RecordError.spawn(argv[0], err) }
-        // The child stops itself before installing its filter and exec'ing.
+        // The child waits to be seized before installing its filter and exec'ing.
         guard crec_seize_spawned(child) == 0 else {
             let e = errno
             kill(child, SIGKILL)

@@ -106,10 +106,10 @@ func loadRuleCatalogue(_ corpus: String?) throws -> (String, Catalogue) {
 /// Writes a whole text file: beside it, then in its place.
 func writeTextFile(_ path: String, _ s: String) throws {
     let out = try beginOutput(path, inputs: [])
-    let fd = open(out.writePath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    if fd < 0 {
+    let fd: Int32
+    do { fd = try out.openForWriting() } catch {
         out.abandon()
-        throw Failure.trouble("\(path): \(String(cString: strerror(errno)))")
+        throw Failure.trouble("\(error)")
     }
     let failed = Array(s.utf8).withUnsafeBytes { Posix.writeAll(fd, $0) }
     close(fd)

@@ -85,11 +85,11 @@ struct ReplayCommand: ParsableCommand {
         var summary = ReplaySummary(options: comparison.options)
         report.out.line("replaying \(trace) on \(backendObject.name) (\(why))")
         var writer: TraceWriter? = nil
-        if output != nil {
+        if let out {
             var h = header
             h.tool = toolVersion
             h.captureMode = "replay:\(backendObject.name)"
-            do { writer = try TraceWriter(output: out!, header: h) } catch { throw Failure.trouble("\(out!.name): \(error)") }
+            do { writer = try TraceWriter(output: out, header: h) } catch { throw Failure.trouble("\(out.name): \(error)") }
         }
         var progress = Progress(label: "replay", total: nil)
         var events = try inputEvents(input)
@@ -97,8 +97,8 @@ struct ReplayCommand: ParsableCommand {
             let step = replayer.step(e)
             report.show(step, summary.add(step))
             progress.update(UInt64(summary.events))
-            if let w = writer {
-                do { try w.append(step.actual) } catch { throw Failure.trouble("\(out!.name): \(error)") }
+            if let w = writer, let out {
+                do { try w.append(step.actual) } catch { throw Failure.trouble("\(out.name): \(error)") }
             }
         }
         progress.finish()

@@ -1,21 +1,15 @@
-import Foundation
 import Testing
+import TestSupport
 @testable import Replay
 import Trace
 
 @Suite("Inputs fuzzing found: replay")
 struct ReplayFuzzInputTests {
-    static let dir: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<2 { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("FuzzInputs/replay").path
-    }()
-
     @Test("every kept input replays on the engine without a trap")
-    func keptInputs() throws {
-        let names = try FileManager.default.contentsOfDirectory(atPath: Self.dir)
-        #expect(!names.isEmpty)
-        for n in names { ReplayFuzzing.replay([UInt8](FileManager.default.contents(atPath: Self.dir + "/" + n)!)) }
+    func keptInputs() {
+        let inputs = FuzzInputs.inputs("replay")
+        #expect(!inputs.isEmpty)
+        for (_, bytes) in inputs { ReplayFuzzing.replay(bytes) }
     }
 
     @Test("an engine is freed after a replay that attached groups (the group/container cycle the fuzzer's leak check found)")

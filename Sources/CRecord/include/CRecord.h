@@ -67,8 +67,6 @@ int crec_ignore_signal(int sig);
  * them for good if the recorder died before their first stop. */
 int crec_seize_spawned(pid_t pid);
 
-/* PTRACE_SETOPTIONS: seccomp stops, clone/fork/vfork/exec events. */
-int crec_set_options(pid_t pid, int use_seccomp);
 int crec_attach(pid_t pid);		/* PTRACE_SEIZE + INTERRUPT */
 int crec_interrupt(pid_t pid);		/* PTRACE_INTERRUPT */
 int crec_cont(pid_t pid, int sig);	/* PTRACE_CONT */

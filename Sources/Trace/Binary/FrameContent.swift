@@ -66,15 +66,6 @@ public struct FrameContent: Sendable {
     /// The frame's events, decoded one per ``Records/next()``.
     public func records() -> Records { Records(content: self) }
 
-    /// Every event of the frame at once (tests and small frames; readers
-    /// of whole traces use ``records()``).
-    public var events: [Event] {
-        var out: [Event] = []
-        var it = records()
-        while let (e, _) = it.next() { out.append(e) }
-        return out
-    }
-
     /// Decodes a frame's records in order. Once ``next()`` has returned nil,
     /// ``recordCount``, ``unknownRecords`` and ``damage`` describe the frame.
     public struct Records: Sendable {

@@ -5,7 +5,7 @@
 public struct FrameScanner {
     public enum Item {
         /// A data frame that decoded (its records may still be damaged: see
-        /// ``FrameContent/damage``).
+        /// ``FrameContent/Records/damage``).
         case data(offset: Int, compressedSize: Int, crc: UInt32, content: FrameContent)
         /// The seek index frame.
         case index(offset: Int, length: Int)
