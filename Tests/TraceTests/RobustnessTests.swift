@@ -1,4 +1,7 @@
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import Trace
 
 @Suite("Damaged, truncated and foreign files")
@@ -244,5 +247,30 @@ struct NewerRecordTests {
         }
         var all = try r.events()
         #expect(try all.next()?.body == .marker(Marker("before")))
+    }
+}
+
+@Suite("Outputs put in place")
+struct OutputCommitTests {
+    /// The rename that puts the output in place can fail (here a
+    /// directory took the target's name while the output was written):
+    /// commit must say so, leave what is there alone and remove its
+    /// temporary file, not report success over a missing output.
+    @Test("a failed rename into place is an error that names the target, and leaves no temporary file")
+    func failedRename() throws {
+        let dir = temporaryDirectory()
+        let target = dir + "/out.vft"
+        let out = try OutputFile.begin(target, inputs: [])
+        let fd = try out.openForWriting()
+        _ = "trace".withCString { write(fd, $0, 5) }
+        close(fd)
+        #expect(mkdir(target, 0o755) == 0)
+        #expect(mkdir(target + "/keep", 0o755) == 0)
+        var message = ""
+        do { try out.commit() } catch { message = error.description }
+        #expect(message.contains(target), "commit did not fail: \(message)")
+        #expect(message.contains("cannot put the output in place"))
+        #expect(access(out.writePath, F_OK) != 0, "the temporary file was left behind")
+        #expect(access(target + "/keep", F_OK) == 0)
     }
 }
