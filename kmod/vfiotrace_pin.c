@@ -23,6 +23,23 @@
  * retry loop ends in BUG_ON -- and so that it never unpins a page it did not
  * pin.  Closing the device fd or unloading the module unpins the rest.
  *
+ * A second mdev type, "mig", is the same device made migratable for a real
+ * VMM: it answers QEMU's vfio-pci as a PCI device (device info, nine
+ * regions of which only an emulated 256-byte config space is non-empty,
+ * IRQ info with no interrupts), implements VFIO migration v2 (STOP_COPY,
+ * P2P, and PRE_COPY with precopy info and MIG_DATA_SIZE from 6.2), and
+ * carries its state -- its workload settings and the pages it holds pinned
+ * -- in the migration data so a destination instance resumes it.
+ *
+ * Either type can run a workload on its own (the "vfiotrace" attributes of
+ * the instance in sysfs): every period_ms, while its fd is open and the
+ * device is running (RUNNING, RUNNING_P2P, PRE_COPY, PRE_COPY_P2P), it keeps
+ * the "hold" pages pinned, pins the "cycle" pages on odd ticks and unpins
+ * them on even ones, and writes 8 bytes into every "write" page through
+ * vfio_dma_rw().  It stops in STOP and STOP_COPY (the transition waits for
+ * a tick in progress), so a migration's dirty syncs see pinned pages
+ * reappear in every pre-copy iteration and the device's writes once each.
+ *
  * It taints the kernel (out of tree, unsigned).  Load it only in a test VM
  * or on a host you are testing on.  Builds against 6.1 and 6.12 headers.
  */
@@ -36,10 +53,55 @@
 #include <linux/mutex.h>
 #include <linux/iommu.h>
 #include <linux/version.h>
+#include <linux/workqueue.h>
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/pci_regs.h>
 #include <vfiotrace_pin.h>
 
 #define VPIN_NAME "vfiotrace-pin"
 #define VPIN_RW_MAX (16UL << 20)
+
+/* PRE_COPY, its precopy info ioctl and MIG_DATA_SIZE came in 6.2. */
+#ifdef VFIO_MIGRATION_PRE_COPY
+#define VPIN_HAS_PRE_COPY 1
+#else
+#define VPIN_HAS_PRE_COPY 0
+#endif
+
+/* The workload's page sets: each up to VPIN_RANGES ranges of pages. */
+enum { VPIN_SET_HOLD, VPIN_SET_CYCLE, VPIN_SET_WRITE, VPIN_SETS };
+#define VPIN_RANGES 8
+#define VPIN_SET_PAGES 512	/* pages in one set, all ranges together */
+static const char *const vpin_set_names[VPIN_SETS] = { "hold", "cycle", "write" };
+
+struct vpin_range {
+	__le64 iova;
+	__le32 pages;
+	__le32 reserved;
+};
+
+/* The workload's settings, exactly as they travel in the migration data. */
+struct vpin_settings {
+	__le32 period_ms;	/* 0: no workload */
+	__le32 nranges[VPIN_SETS];
+	struct vpin_range ranges[VPIN_SETS][VPIN_RANGES];
+};
+
+/*
+ * The migration data: records of (kind, length, payload), little-endian.
+ * The first is the magic, then the settings (sent in PRE_COPY already),
+ * then, in STOP_COPY, the IOVAs of the pages the device holds pinned.
+ */
+enum { VPIN_REC_MAGIC = 1, VPIN_REC_SETTINGS = 2, VPIN_REC_PINNED = 3 };
+#define VPIN_MAGIC "vfiotrace-pin-mig-1"
+#define VPIN_MIG_MAX (64UL << 10)	/* any stream this device writes fits */
+
+struct vpin_rec {
+	__le32 kind;
+	__le32 length;
+};
 
 struct vpin_page {
 	struct list_head node;
@@ -47,15 +109,37 @@ struct vpin_page {
 	unsigned int refs;
 };
 
+struct vpin_device;
+
+/* One migration data fd: saving (read by userspace) or resuming (written). */
+struct vpin_mig_file {
+	struct file *filp;
+	struct mutex lock;
+	struct vpin_device *dev;	/* NULL once the device let go of it */
+	u8 *buf;
+	size_t len, pos;		/* bytes held; bytes read so far (saving) */
+	bool final;			/* saving: the stream is complete (STOP_COPY) */
+};
+
 struct vpin_device {
 	struct vfio_device vdev;
-	struct mutex lock;
+	struct mutex lock;		/* everything below, and the migration state */
 	struct list_head pinned;	/* struct vpin_page, one per page */
+	bool migratable;		/* the "mig" type */
+	bool open;
+	u8 config[PCI_CFG_SPACE_SIZE];	/* the emulated config space ("mig") */
+	enum vfio_device_mig_state state;
+	struct vpin_mig_file *saving, *resuming;
+	struct vpin_settings settings;
+	struct delayed_work work;
+	u64 ticks, pins, unpins, writes, errors;
+	long last_error;
 };
 
 static struct class *vpin_class;
 static struct device *vpin_parent_dev;
 static struct mdev_parent vpin_parent;
+static struct mdev_type vpin_type, vpin_mig_type;
 
 static struct vpin_page *vpin_find(struct vpin_device *v, u64 iova)
 {
@@ -162,13 +246,801 @@ static int vpin_rw(struct vpin_device *v, struct vfiotrace_pin_req *req)
 	return ret;
 }
 
+static unsigned int vpin_pinned_count(struct vpin_device *v)
+{
+	struct vpin_page *p;
+	unsigned int n = 0;
+
+	list_for_each_entry(p, &v->pinned, node)
+		n++;
+	return n;
+}
+
+/* ---- The workload ---------------------------------------------------- */
+
+/* The states in which the device runs (and so does its workload). */
+static bool vpin_running(enum vfio_device_mig_state s)
+{
+	return s == VFIO_DEVICE_STATE_RUNNING || s == VFIO_DEVICE_STATE_RUNNING_P2P
+#if VPIN_HAS_PRE_COPY
+	       || s == VFIO_DEVICE_STATE_PRE_COPY || s == VFIO_DEVICE_STATE_PRE_COPY_P2P
+#endif
+		;
+}
+
+static void vpin_note(struct vpin_device *v, long ret)
+{
+	if (ret < 0) {
+		v->errors++;
+		v->last_error = ret;
+	}
+}
+
+/* Pins one page unless this device holds it already. */
+static void vpin_hold_page(struct vpin_device *v, u64 iova)
+{
+	struct vfiotrace_pin_req req = { .prot = IOMMU_READ | IOMMU_WRITE, .iova = iova, .length = 1 };
+	int ret;
+
+	if (vpin_find(v, iova))
+		return;
+	ret = vpin_pin(v, &req);
+	if (ret > 0)
+		v->pins++;
+	vpin_note(v, ret);
+}
+
+/* Iterates over every page (iova) of one of the workload's sets. */
+#define vpin_for_each_page(v, set, iova, r, i)					\
+	for (r = 0; r < le32_to_cpu((v)->settings.nranges[set]); r++)		\
+		for (i = 0, iova = le64_to_cpu((v)->settings.ranges[set][r].iova); \
+		     i < le32_to_cpu((v)->settings.ranges[set][r].pages);	\
+		     i++, iova += PAGE_SIZE)
+
+static void vpin_tick(struct vpin_device *v)
+{
+	u64 iova, stamp;
+	u32 r, i;
+
+	v->ticks++;
+	vpin_for_each_page(v, VPIN_SET_HOLD, iova, r, i)
+		vpin_hold_page(v, iova);
+	vpin_for_each_page(v, VPIN_SET_CYCLE, iova, r, i) {
+		struct vpin_page *p = vpin_find(v, iova);
+
+		if (v->ticks & 1) {
+			vpin_hold_page(v, iova);
+		} else if (p) {
+			vpin_unpin_one(v, p);
+			v->unpins++;
+		}
+	}
+	stamp = cpu_to_le64(v->ticks);
+	vpin_for_each_page(v, VPIN_SET_WRITE, iova, r, i) {
+		int ret = vfio_dma_rw(&v->vdev, iova, &stamp, sizeof(stamp), true);
+
+		if (ret == 0)
+			v->writes++;
+		vpin_note(v, ret);
+	}
+}
+
+static void vpin_schedule(struct vpin_device *v)
+{
+	u32 period = le32_to_cpu(v->settings.period_ms);
+
+	if (v->open && period && vpin_running(v->state))
+		schedule_delayed_work(&v->work, msecs_to_jiffies(period));
+}
+
+static void vpin_work(struct work_struct *work)
+{
+	struct vpin_device *v = container_of(to_delayed_work(work), struct vpin_device, work);
+
+	mutex_lock(&v->lock);
+	if (v->open && le32_to_cpu(v->settings.period_ms) && vpin_running(v->state)) {
+		vpin_tick(v);
+		vpin_schedule(v);
+	}
+	mutex_unlock(&v->lock);
+}
+
+/* ---- The workload's sysfs attributes ---------------------------------- */
+
+static struct vpin_device *vpin_from_dev(struct device *dev)
+{
+	return dev_get_drvdata(dev);
+}
+
+/* Parses "IOVA+PAGES,IOVA+PAGES,..." (hex or decimal; empty clears). */
+static int vpin_parse_set(const char *buf, struct vpin_settings *s, int set)
+{
+	char *copy, *cur, *tok;
+	u32 n = 0, total = 0;
+	int ret = 0;
+
+	copy = kstrdup(buf, GFP_KERNEL);
+	if (!copy)
+		return -ENOMEM;
+	cur = strim(copy);
+	while ((tok = strsep(&cur, ",")) != NULL) {
+		char *plus = strchr(tok, '+');
+		u64 iova;
+		u32 pages;
+
+		tok = strim(tok);
+		if (!*tok)
+			continue;
+		if (!plus || n == VPIN_RANGES) {
+			ret = -EINVAL;
+			break;
+		}
+		*plus = '\0';
+		if (kstrtou64(tok, 0, &iova) || kstrtou32(plus + 1, 0, &pages) || !pages ||
+		    (iova & ~PAGE_MASK) || pages > VPIN_SET_PAGES - total) {
+			ret = -EINVAL;
+			break;
+		}
+		total += pages;
+		s->ranges[set][n].iova = cpu_to_le64(iova);
+		s->ranges[set][n].pages = cpu_to_le32(pages);
+		n++;
+	}
+	if (!ret) {
+		s->nranges[set] = cpu_to_le32(n);
+		memset(&s->ranges[set][n], 0, sizeof(s->ranges[set][0]) * (VPIN_RANGES - n));
+	}
+	kfree(copy);
+	return ret;
+}
+
+static ssize_t vpin_show_set(struct device *dev, char *buf, int set)
+{
+	struct vpin_device *v = vpin_from_dev(dev);
+	ssize_t len = 0;
+	u32 r;
+
+	mutex_lock(&v->lock);
+	for (r = 0; r < le32_to_cpu(v->settings.nranges[set]); r++)
+		len += sysfs_emit_at(buf, len, "%s0x%llx+%u", r ? "," : "",
+				     le64_to_cpu(v->settings.ranges[set][r].iova),
+				     le32_to_cpu(v->settings.ranges[set][r].pages));
+	len += sysfs_emit_at(buf, len, "\n");
+	mutex_unlock(&v->lock);
+	return len;
+}
+
+static ssize_t vpin_store_set(struct device *dev, const char *buf, size_t count, int set)
+{
+	struct vpin_device *v = vpin_from_dev(dev);
+	int ret;
+
+	mutex_lock(&v->lock);
+	ret = vpin_parse_set(buf, &v->settings, set);
+	mutex_unlock(&v->lock);
+	return ret ? ret : count;
+}
+
+#define VPIN_SET_ATTR(name, set)						\
+static ssize_t name##_show(struct device *dev, struct device_attribute *a, char *buf) \
+{ return vpin_show_set(dev, buf, set); }					\
+static ssize_t name##_store(struct device *dev, struct device_attribute *a,	\
+			    const char *buf, size_t count)			\
+{ return vpin_store_set(dev, buf, count, set); }				\
+static DEVICE_ATTR_RW(name)
+
+VPIN_SET_ATTR(hold, VPIN_SET_HOLD);
+VPIN_SET_ATTR(cycle, VPIN_SET_CYCLE);
+VPIN_SET_ATTR(write, VPIN_SET_WRITE);
+
+static ssize_t period_ms_show(struct device *dev, struct device_attribute *a, char *buf)
+{
+	struct vpin_device *v = vpin_from_dev(dev);
+
+	return sysfs_emit(buf, "%u\n", le32_to_cpu(READ_ONCE(v->settings.period_ms)));
+}
+
+static ssize_t period_ms_store(struct device *dev, struct device_attribute *a,
+			       const char *buf, size_t count)
+{
+	struct vpin_device *v = vpin_from_dev(dev);
+	u32 period;
+
+	if (kstrtou32(buf, 0, &period) || period > 60000)
+		return -EINVAL;
+	mutex_lock(&v->lock);
+	v->settings.period_ms = cpu_to_le32(period);
+	vpin_schedule(v);
+	mutex_unlock(&v->lock);
+	return count;
+}
+static DEVICE_ATTR_RW(period_ms);
+
+static const char *vpin_state_name(enum vfio_device_mig_state s)
+{
+	switch (s) {
+	case VFIO_DEVICE_STATE_ERROR: return "error";
+	case VFIO_DEVICE_STATE_STOP: return "stop";
+	case VFIO_DEVICE_STATE_RUNNING: return "running";
+	case VFIO_DEVICE_STATE_STOP_COPY: return "stop_copy";
+	case VFIO_DEVICE_STATE_RESUMING: return "resuming";
+	case VFIO_DEVICE_STATE_RUNNING_P2P: return "running_p2p";
+#if VPIN_HAS_PRE_COPY
+	case VFIO_DEVICE_STATE_PRE_COPY: return "pre_copy";
+	case VFIO_DEVICE_STATE_PRE_COPY_P2P: return "pre_copy_p2p";
+#endif
+	default: break;
+	}
+	return "?";
+}
+
+/* One line a test can parse: what the workload did, and where it stands. */
+static ssize_t stats_show(struct device *dev, struct device_attribute *a, char *buf)
+{
+	struct vpin_device *v = vpin_from_dev(dev);
+	ssize_t len;
+
+	mutex_lock(&v->lock);
+	len = sysfs_emit(buf, "state %s open %d ticks %llu pins %llu unpins %llu writes %llu errors %llu last_error %ld pinned %u\n",
+			 vpin_state_name(v->state), v->open, v->ticks, v->pins, v->unpins,
+			 v->writes, v->errors, v->last_error, vpin_pinned_count(v));
+	mutex_unlock(&v->lock);
+	return len;
+}
+static DEVICE_ATTR_RO(stats);
+
+static struct attribute *vpin_attrs[] = {
+	&dev_attr_hold.attr, &dev_attr_cycle.attr, &dev_attr_write.attr,
+	&dev_attr_period_ms.attr, &dev_attr_stats.attr, NULL,
+};
+static const struct attribute_group vpin_attr_group = { .name = "vfiotrace", .attrs = vpin_attrs };
+static const struct attribute_group *vpin_attr_groups[] = { &vpin_attr_group, NULL };
+
+/* ---- The PCI surface ("mig") ---------------------------------------- */
+
+#define VPIN_REGION_SHIFT 40
+#define VPIN_VENDOR 0x1234	/* QEMU's test vendor id, as edu; no quirks */
+#define VPIN_DEVICE 0x7670
+
+static void vpin_config_init(struct vpin_device *v)
+{
+	u8 *c = v->config;
+
+	memset(c, 0, sizeof(v->config));
+	*(__le16 *)&c[PCI_VENDOR_ID] = cpu_to_le16(VPIN_VENDOR);
+	*(__le16 *)&c[PCI_DEVICE_ID] = cpu_to_le16(VPIN_DEVICE);
+	c[PCI_REVISION_ID] = 1;
+	c[PCI_CLASS_DEVICE + 1] = 0xff;	/* class ff: "unassigned" */
+	*(__le16 *)&c[PCI_SUBSYSTEM_VENDOR_ID] = cpu_to_le16(VPIN_VENDOR);
+	*(__le16 *)&c[PCI_SUBSYSTEM_ID] = cpu_to_le16(1);
+	/* No BARs, no capabilities, interrupt pin 0: nothing to set up. */
+}
+
+static ssize_t vpin_config_rw(struct vpin_device *v, char __user *ubuf, const char __user *wbuf,
+			      size_t count, loff_t *ppos)
+{
+	u64 index = (u64)*ppos >> VPIN_REGION_SHIFT;
+	u64 off = (u64)*ppos & ((1ULL << VPIN_REGION_SHIFT) - 1);
+	u8 tmp[PCI_CFG_SPACE_SIZE];
+	size_t i;
+
+	if (!v->migratable)
+		return -EINVAL;
+	if (index != VFIO_PCI_CONFIG_REGION_INDEX || off >= sizeof(v->config) ||
+	    count > sizeof(v->config) - off)
+		return -EINVAL;
+	mutex_lock(&v->lock);
+	if (ubuf) {
+		memcpy(tmp, v->config + off, count);
+		mutex_unlock(&v->lock);
+		if (copy_to_user(ubuf, tmp, count))
+			return -EFAULT;
+	} else {
+		mutex_unlock(&v->lock);
+		if (copy_from_user(tmp, wbuf, count))
+			return -EFAULT;
+		mutex_lock(&v->lock);
+		/* Writable: command, cache line size, latency timer, interrupt
+		 * line. Everything else reads back as it was (read-only). */
+		for (i = 0; i < count; i++) {
+			u64 at = off + i;
+
+			if (at == PCI_COMMAND || at == PCI_COMMAND + 1 || at == PCI_CACHE_LINE_SIZE ||
+			    at == PCI_LATENCY_TIMER || at == PCI_INTERRUPT_LINE)
+				v->config[at] = tmp[i];
+		}
+		mutex_unlock(&v->lock);
+	}
+	*ppos += count;
+	return count;
+}
+
+static ssize_t vpin_read(struct vfio_device *vdev, char __user *buf, size_t count, loff_t *ppos)
+{
+	return vpin_config_rw(container_of(vdev, struct vpin_device, vdev), buf, NULL, count, ppos);
+}
+
+static ssize_t vpin_write(struct vfio_device *vdev, const char __user *buf, size_t count, loff_t *ppos)
+{
+	return vpin_config_rw(container_of(vdev, struct vpin_device, vdev), NULL, buf, count, ppos);
+}
+
+static long vpin_pci_ioctl(struct vpin_device *v, unsigned int cmd, void __user *arg)
+{
+	switch (cmd) {
+	case VFIO_DEVICE_GET_INFO: {
+		struct vfio_device_info info;
+		unsigned long minsz = offsetofend(struct vfio_device_info, num_irqs);
+
+		if (copy_from_user(&info, arg, minsz))
+			return -EFAULT;
+		if (info.argsz < minsz)
+			return -EINVAL;
+		info.flags = VFIO_DEVICE_FLAGS_PCI;
+		info.num_regions = VFIO_PCI_NUM_REGIONS;
+		info.num_irqs = VFIO_PCI_NUM_IRQS;
+		return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
+	}
+	case VFIO_DEVICE_GET_REGION_INFO: {
+		struct vfio_region_info info;
+		unsigned long minsz = offsetofend(struct vfio_region_info, offset);
+
+		if (copy_from_user(&info, arg, minsz))
+			return -EFAULT;
+		if (info.argsz < minsz || info.index >= VFIO_PCI_NUM_REGIONS)
+			return -EINVAL;
+		info.offset = (u64)info.index << VPIN_REGION_SHIFT;
+		info.cap_offset = 0;
+		if (info.index == VFIO_PCI_CONFIG_REGION_INDEX) {
+			info.size = PCI_CFG_SPACE_SIZE;
+			info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+		} else {
+			info.size = 0;
+			info.flags = 0;
+		}
+		return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
+	}
+	case VFIO_DEVICE_GET_IRQ_INFO: {
+		struct vfio_irq_info info;
+		unsigned long minsz = offsetofend(struct vfio_irq_info, count);
+
+		if (copy_from_user(&info, arg, minsz))
+			return -EFAULT;
+		/* INTx, MSI and MSI-X exist with no vectors; no error or
+		 * request interrupts (QEMU then sets up neither). */
+		if (info.argsz < minsz || info.index > VFIO_PCI_MSIX_IRQ_INDEX)
+			return -EINVAL;
+		info.flags = 0;
+		info.count = 0;
+		return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
+	}
+	case VFIO_DEVICE_SET_IRQS:
+		return -EINVAL;
+	}
+	return -ENOTTY;
+}
+
+/* ---- Migration data fds --------------------------------------------- */
+
+static void vpin_put_record(u8 *buf, size_t *len, u32 kind, const void *data, u32 bytes)
+{
+	struct vpin_rec rec = { .kind = cpu_to_le32(kind), .length = cpu_to_le32(bytes) };
+
+	memcpy(buf + *len, &rec, sizeof(rec));
+	memcpy(buf + *len + sizeof(rec), data, bytes);
+	*len += sizeof(rec) + bytes;
+}
+
+/* The bytes the device sends in STOP_COPY after the settings. */
+static size_t vpin_pinned_record_size(struct vpin_device *v)
+{
+	return sizeof(struct vpin_rec) + vpin_pinned_count(v) * sizeof(__le64);
+}
+
+#if VPIN_HAS_PRE_COPY
+/* MIG_DATA_SIZE's answer: the whole stream, were it sent now. */
+static size_t vpin_stream_size(struct vpin_device *v)
+{
+	return 2 * sizeof(struct vpin_rec) + sizeof(VPIN_MAGIC) + sizeof(v->settings) +
+	       vpin_pinned_record_size(v);
+}
+#endif
+
+/* Appends the record of the pages held pinned: the stream's end. */
+static int vpin_save_pinned(struct vpin_device *v, struct vpin_mig_file *f)
+{
+	struct vpin_page *p;
+	struct vpin_rec rec;
+	size_t n = 0;
+	__le64 *iovas;
+
+	if (f->len + vpin_pinned_record_size(v) > VPIN_MIG_MAX)
+		return -E2BIG;
+	iovas = (__le64 *)(f->buf + f->len + sizeof(rec));
+	list_for_each_entry(p, &v->pinned, node)
+		iovas[n++] = cpu_to_le64(p->iova);
+	rec.kind = cpu_to_le32(VPIN_REC_PINNED);
+	rec.length = cpu_to_le32(n * sizeof(__le64));
+	memcpy(f->buf + f->len, &rec, sizeof(rec));
+	f->len += sizeof(rec) + n * sizeof(__le64);
+	f->final = true;
+	return 0;
+}
+
+static ssize_t vpin_save_read(struct file *filp, char __user *buf, size_t count, loff_t *ppos)
+{
+	struct vpin_mig_file *f = filp->private_data;
+	ssize_t ret;
+
+	if (ppos)
+		return -ESPIPE;
+	mutex_lock(&f->lock);
+	if (!f->dev) {
+		ret = -ENODEV;
+	} else if (f->pos < f->len) {
+		ret = min(count, f->len - f->pos);
+		if (copy_to_user(buf, f->buf + f->pos, ret))
+			ret = -EFAULT;
+		else
+			f->pos += ret;
+	} else {
+		/* PRE_COPY: nothing more for now; STOP_COPY: the end. */
+		ret = f->final ? 0 : -ENOMSG;
+	}
+	mutex_unlock(&f->lock);
+	return ret;
+}
+
+static long vpin_save_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
+{
+#if VPIN_HAS_PRE_COPY
+	struct vpin_mig_file *f = filp->private_data;
+	struct vfio_precopy_info info;
+	unsigned long minsz = offsetofend(struct vfio_precopy_info, dirty_bytes);
+	long ret = 0;
+
+	if (cmd != VFIO_MIG_GET_PRECOPY_INFO)
+		return -ENOTTY;
+	if (copy_from_user(&info, (void __user *)arg, minsz))
+		return -EFAULT;
+	if (info.argsz < minsz)
+		return -EINVAL;
+	mutex_lock(&f->lock);
+	if (!f->dev) {
+		ret = -ENODEV;
+	} else if (f->final) {
+		/* Only meaningful in PRE_COPY and PRE_COPY_P2P. */
+		ret = -EINVAL;
+	} else {
+		info.initial_bytes = f->len - f->pos;
+		info.dirty_bytes = 0;	/* the pinned pages are sent in STOP_COPY */
+		info.flags = 0;
+	}
+	mutex_unlock(&f->lock);
+	if (ret)
+		return ret;
+	return copy_to_user((void __user *)arg, &info, minsz) ? -EFAULT : 0;
+#else
+	return -ENOTTY;
+#endif
+}
+
+static ssize_t vpin_resume_write(struct file *filp, const char __user *buf, size_t count, loff_t *ppos)
+{
+	struct vpin_mig_file *f = filp->private_data;
+	ssize_t ret;
+
+	if (ppos)
+		return -ESPIPE;
+	mutex_lock(&f->lock);
+	if (!f->dev)
+		ret = -ENODEV;
+	else if (count > VPIN_MIG_MAX - f->len)
+		ret = -ENOSPC;
+	else if (copy_from_user(f->buf + f->len, buf, count))
+		ret = -EFAULT;
+	else {
+		f->len += count;
+		ret = count;
+	}
+	mutex_unlock(&f->lock);
+	return ret;
+}
+
+static int vpin_mig_release(struct inode *inode, struct file *filp)
+{
+	struct vpin_mig_file *f = filp->private_data;
+
+	mutex_destroy(&f->lock);
+	kvfree(f->buf);
+	kfree(f);
+	return 0;
+}
+
+static const struct file_operations vpin_save_fops = {
+	.owner = THIS_MODULE,
+	.read = vpin_save_read,
+	.unlocked_ioctl = vpin_save_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.release = vpin_mig_release,
+};
+
+static const struct file_operations vpin_resume_fops = {
+	.owner = THIS_MODULE,
+	.write = vpin_resume_write,
+	.release = vpin_mig_release,
+};
+
+static struct vpin_mig_file *vpin_mig_file_new(struct vpin_device *v, bool saving)
+{
+	struct vpin_mig_file *f = kzalloc(sizeof(*f), GFP_KERNEL_ACCOUNT);
+
+	if (!f)
+		return ERR_PTR(-ENOMEM);
+	f->buf = kvzalloc(VPIN_MIG_MAX, GFP_KERNEL_ACCOUNT);
+	if (!f->buf) {
+		kfree(f);
+		return ERR_PTR(-ENOMEM);
+	}
+	f->filp = anon_inode_getfile("vfiotrace_pin_mig", saving ? &vpin_save_fops : &vpin_resume_fops,
+				     f, saving ? O_RDONLY : O_WRONLY);
+	if (IS_ERR(f->filp)) {
+		struct file *err = f->filp;
+
+		kvfree(f->buf);
+		kfree(f);
+		return ERR_CAST(err);
+	}
+	stream_open(f->filp->f_inode, f->filp);
+	mutex_init(&f->lock);
+	f->dev = v;
+	if (saving) {
+		vpin_put_record(f->buf, &f->len, VPIN_REC_MAGIC, VPIN_MAGIC, sizeof(VPIN_MAGIC));
+		vpin_put_record(f->buf, &f->len, VPIN_REC_SETTINGS, &v->settings, sizeof(v->settings));
+	}
+	return f;
+}
+
+/* The device lets go of its data fds: later reads and writes get ENODEV. */
+static void vpin_mig_files_drop(struct vpin_device *v)
+{
+	struct vpin_mig_file **slots[] = { &v->saving, &v->resuming };
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(slots); i++) {
+		struct vpin_mig_file *f = *slots[i];
+
+		if (!f)
+			continue;
+		mutex_lock(&f->lock);
+		f->dev = NULL;
+		mutex_unlock(&f->lock);
+		fput(f->filp);
+		*slots[i] = NULL;
+	}
+}
+
+/* RESUMING -> STOP: checks the stream it was given and takes its state:
+ * the settings, and a pin of every page the source held. */
+static int vpin_load(struct vpin_device *v)
+{
+	struct vpin_mig_file *f = v->resuming;
+	struct vpin_settings settings;
+	bool seen[4] = { false };
+	size_t at = 0;
+	u8 *pinned = NULL;
+	u32 npinned = 0, i;
+
+	if (!f)
+		return -EINVAL;
+	mutex_lock(&f->lock);
+	while (at < f->len) {
+		struct vpin_rec rec;
+		u32 kind, bytes;
+
+		if (f->len - at < sizeof(rec))
+			goto bad;
+		memcpy(&rec, f->buf + at, sizeof(rec));
+		kind = le32_to_cpu(rec.kind);
+		bytes = le32_to_cpu(rec.length);
+		at += sizeof(rec);
+		if (bytes > f->len - at || kind < VPIN_REC_MAGIC || kind > VPIN_REC_PINNED || seen[kind])
+			goto bad;
+		/* In order: magic, settings, pinned pages. */
+		if (kind != VPIN_REC_MAGIC && !seen[kind - 1])
+			goto bad;
+		seen[kind] = true;
+		if (kind == VPIN_REC_MAGIC &&
+		    (bytes != sizeof(VPIN_MAGIC) || memcmp(f->buf + at, VPIN_MAGIC, bytes)))
+			goto bad;
+		if (kind == VPIN_REC_SETTINGS) {
+			if (bytes != sizeof(settings))
+				goto bad;
+			memcpy(&settings, f->buf + at, bytes);
+		}
+		if (kind == VPIN_REC_PINNED) {
+			if (bytes % sizeof(__le64))
+				goto bad;
+			pinned = f->buf + at;
+			npinned = bytes / sizeof(__le64);
+		}
+		at += bytes;
+	}
+	if (!seen[VPIN_REC_PINNED])
+		goto bad;
+	for (i = 0; i < VPIN_SETS; i++) {
+		u32 r, total = 0;
+
+		if (le32_to_cpu(settings.nranges[i]) > VPIN_RANGES)
+			goto bad;
+		for (r = 0; r < le32_to_cpu(settings.nranges[i]); r++) {
+			u32 pages = le32_to_cpu(settings.ranges[i][r].pages);
+
+			if (!pages || pages > VPIN_SET_PAGES - total ||
+			    (le64_to_cpu(settings.ranges[i][r].iova) & ~PAGE_MASK))
+				goto bad;
+			total += pages;
+		}
+	}
+	v->settings = settings;
+	for (i = 0; i < npinned; i++) {
+		__le64 iova;
+
+		memcpy(&iova, pinned + i * sizeof(iova), sizeof(iova));
+		vpin_hold_page(v, le64_to_cpu(iova));
+	}
+	mutex_unlock(&f->lock);
+	return 0;
+bad:
+	mutex_unlock(&f->lock);
+	return -EINVAL;
+}
+
+/* ---- Migration states ----------------------------------------------- */
+
+/* One arc of the migration state machine (vfio_mig_get_next_state() only
+ * asks for arcs it allows); returns the new data fd, NULL or an error. */
+static struct file *vpin_step(struct vpin_device *v, enum vfio_device_mig_state next)
+{
+	enum vfio_device_mig_state cur = v->state;
+	struct vpin_mig_file *f;
+	int ret;
+
+	if (next == VFIO_DEVICE_STATE_STOP_COPY) {
+		/* From STOP (a new fd) or from PRE_COPY_P2P (the same fd goes on). */
+		if (cur == VFIO_DEVICE_STATE_STOP) {
+			f = vpin_mig_file_new(v, true);
+			if (IS_ERR(f))
+				return ERR_CAST(f);
+			v->saving = f;
+			mutex_lock(&f->lock);
+			ret = vpin_save_pinned(v, f);
+			mutex_unlock(&f->lock);
+			if (ret) {
+				vpin_mig_files_drop(v);
+				return ERR_PTR(ret);
+			}
+			get_file(f->filp);
+			return f->filp;
+		}
+		if (!v->saving)
+			return ERR_PTR(-EINVAL);
+		mutex_lock(&v->saving->lock);
+		ret = vpin_save_pinned(v, v->saving);
+		mutex_unlock(&v->saving->lock);
+		return ret ? ERR_PTR(ret) : NULL;
+	}
+#if VPIN_HAS_PRE_COPY
+	if ((next == VFIO_DEVICE_STATE_PRE_COPY && cur == VFIO_DEVICE_STATE_RUNNING) ||
+	    (next == VFIO_DEVICE_STATE_PRE_COPY_P2P && cur == VFIO_DEVICE_STATE_RUNNING_P2P)) {
+		f = vpin_mig_file_new(v, true);
+		if (IS_ERR(f))
+			return ERR_CAST(f);
+		v->saving = f;
+		get_file(f->filp);
+		return f->filp;
+	}
+#endif
+	if (next == VFIO_DEVICE_STATE_RESUMING) {
+		f = vpin_mig_file_new(v, false);
+		if (IS_ERR(f))
+			return ERR_CAST(f);
+		v->resuming = f;
+		get_file(f->filp);
+		return f->filp;
+	}
+	if (cur == VFIO_DEVICE_STATE_RESUMING && next == VFIO_DEVICE_STATE_STOP) {
+		ret = vpin_load(v);
+		vpin_mig_files_drop(v);
+		return ret ? ERR_PTR(ret) : NULL;
+	}
+	/* Leaving a saving state for a non-saving one ends the stream. */
+	if (cur == VFIO_DEVICE_STATE_STOP_COPY
+#if VPIN_HAS_PRE_COPY
+	    || cur == VFIO_DEVICE_STATE_PRE_COPY || cur == VFIO_DEVICE_STATE_PRE_COPY_P2P
+#endif
+	   ) {
+#if VPIN_HAS_PRE_COPY
+		if (!((cur == VFIO_DEVICE_STATE_PRE_COPY && next == VFIO_DEVICE_STATE_PRE_COPY_P2P) ||
+		      (cur == VFIO_DEVICE_STATE_PRE_COPY_P2P && next == VFIO_DEVICE_STATE_PRE_COPY)))
+#endif
+			vpin_mig_files_drop(v);
+	}
+	/* RUNNING <-> RUNNING_P2P, RUNNING_P2P <-> STOP and the P2P arcs of
+	 * PRE_COPY: the device does no P2P DMA, so only the workload's
+	 * running or not changes (vpin_set_state reschedules it). */
+	return NULL;
+}
+
+static struct file *vpin_set_state(struct vfio_device *vdev, enum vfio_device_mig_state want)
+{
+	struct vpin_device *v = container_of(vdev, struct vpin_device, vdev);
+	struct file *ret = NULL;
+
+	mutex_lock(&v->lock);
+	while (v->state != want) {
+		enum vfio_device_mig_state next;
+		int err = vfio_mig_get_next_state(vdev, v->state, want, &next);
+
+		if (err) {
+			ret = ERR_PTR(err);
+			break;
+		}
+		ret = vpin_step(v, next);
+		if (IS_ERR(ret))
+			break;
+		v->state = next;
+		/* Only the last arc may open a data fd. */
+		if (WARN_ON(ret && next != want)) {
+			fput(ret);
+			ret = ERR_PTR(-EINVAL);
+			break;
+		}
+	}
+	vpin_schedule(v);
+	mutex_unlock(&v->lock);
+	return ret;
+}
+
+static int vpin_get_state(struct vfio_device *vdev, enum vfio_device_mig_state *state)
+{
+	struct vpin_device *v = container_of(vdev, struct vpin_device, vdev);
+
+	mutex_lock(&v->lock);
+	*state = v->state;
+	mutex_unlock(&v->lock);
+	return 0;
+}
+
+#if VPIN_HAS_PRE_COPY
+static int vpin_get_data_size(struct vfio_device *vdev, unsigned long *stop_copy_length)
+{
+	struct vpin_device *v = container_of(vdev, struct vpin_device, vdev);
+
+	mutex_lock(&v->lock);
+	*stop_copy_length = vpin_stream_size(v);
+	mutex_unlock(&v->lock);
+	return 0;
+}
+#endif
+
+static const struct vfio_migration_ops vpin_mig_ops = {
+	.migration_set_state = vpin_set_state,
+	.migration_get_state = vpin_get_state,
+#if VPIN_HAS_PRE_COPY
+	.migration_get_data_size = vpin_get_data_size,
+#endif
+};
+
+/* ---- The VFIO device ------------------------------------------------ */
+
 static long vpin_ioctl(struct vfio_device *vdev, unsigned int cmd, unsigned long arg)
 {
 	struct vpin_device *v = container_of(vdev, struct vpin_device, vdev);
 	struct vfiotrace_pin_req req;
 
 	if (cmd != VFIOTRACE_PIN_IOCTL)
-		return -ENOTTY;
+		return v->migratable ? vpin_pci_ioctl(v, cmd, (void __user *)arg) : -ENOTTY;
 	if (copy_from_user(&req, (void __user *)arg, sizeof(req)))
 		return -EFAULT;
 	mutex_lock(&v->lock);
@@ -182,14 +1054,9 @@ static long vpin_ioctl(struct vfio_device *vdev, unsigned int cmd, unsigned long
 	case VFIOTRACE_PIN_OP_RW:
 		req.result = vpin_rw(v, &req);
 		break;
-	case VFIOTRACE_PIN_OP_PINNED: {
-		struct vpin_page *p;
-
-		req.result = 0;
-		list_for_each_entry(p, &v->pinned, node)
-			req.result++;
+	case VFIOTRACE_PIN_OP_PINNED:
+		req.result = vpin_pinned_count(v);
 		break;
-	}
 	default:
 		mutex_unlock(&v->lock);
 		return -EINVAL;
@@ -209,17 +1076,49 @@ static void vpin_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length)
 	mutex_unlock(&v->lock);
 }
 
+static int vpin_open_device(struct vfio_device *vdev)
+{
+	struct vpin_device *v = container_of(vdev, struct vpin_device, vdev);
+
+	mutex_lock(&v->lock);
+	v->open = true;
+	v->state = VFIO_DEVICE_STATE_RUNNING;	/* every open starts RUNNING */
+	vpin_schedule(v);
+	mutex_unlock(&v->lock);
+	return 0;
+}
+
 static void vpin_close_device(struct vfio_device *vdev)
 {
+	struct vpin_device *v = container_of(vdev, struct vpin_device, vdev);
+
+	mutex_lock(&v->lock);
+	v->open = false;
+	vpin_mig_files_drop(v);
+	mutex_unlock(&v->lock);
+	/* The work item takes the lock and sees !open; wait for one in flight. */
+	cancel_delayed_work_sync(&v->work);
 	vpin_dma_unmap(vdev, 0, U64_MAX);
 }
 
 static int vpin_init_dev(struct vfio_device *vdev)
 {
 	struct vpin_device *v = container_of(vdev, struct vpin_device, vdev);
+	struct mdev_device *mdev = to_mdev_device(vdev->dev);
 
 	mutex_init(&v->lock);
 	INIT_LIST_HEAD(&v->pinned);
+	INIT_DELAYED_WORK(&v->work, vpin_work);
+	v->state = VFIO_DEVICE_STATE_RUNNING;
+	v->migratable = mdev->type == &vpin_mig_type;
+	if (v->migratable) {
+		vpin_config_init(v);
+		vdev->migration_flags = VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P;
+#if VPIN_HAS_PRE_COPY
+		vdev->migration_flags |= VFIO_MIGRATION_PRE_COPY;
+#endif
+		vdev->mig_ops = &vpin_mig_ops;
+	}
 	return 0;
 }
 
@@ -241,7 +1140,10 @@ static const struct vfio_device_ops vpin_ops = {
 	.unbind_iommufd = vfio_iommufd_emulated_unbind,
 	.attach_ioas = vfio_iommufd_emulated_attach_ioas,
 #endif
+	.open_device = vpin_open_device,
 	.close_device = vpin_close_device,
+	.read = vpin_read,
+	.write = vpin_write,
 	.ioctl = vpin_ioctl,
 	.dma_unmap = vpin_dma_unmap,
 };
@@ -276,7 +1178,12 @@ static struct mdev_type vpin_type = {
 	.pretty_name = "vfiotrace pinning test device",
 };
 
-static struct mdev_type *vpin_types[] = { &vpin_type };
+static struct mdev_type vpin_mig_type = {
+	.sysfs_name = "mig",
+	.pretty_name = "vfiotrace pinning test device, migratable (PCI, VFIO migration v2)",
+};
+
+static struct mdev_type *vpin_types[] = { &vpin_type, &vpin_mig_type };
 
 static struct mdev_driver vpin_driver = {
 	.device_api = VFIO_DEVICE_API_PCI_STRING,
@@ -285,6 +1192,7 @@ static struct mdev_driver vpin_driver = {
 		.name = "vfiotrace_pin",
 		.owner = THIS_MODULE,
 		.mod_name = KBUILD_MODNAME,
+		.dev_groups = vpin_attr_groups,
 	},
 	.probe = vpin_probe,
 	.remove = vpin_remove,
@@ -337,4 +1245,4 @@ static void __exit vpin_exit(void)
 module_init(vpin_init);
 module_exit(vpin_exit);
 MODULE_LICENSE("GPL");
-MODULE_DESCRIPTION("vfiotrace test device: pins, unpins and writes guest pages on request");
+MODULE_DESCRIPTION("vfiotrace test device: pins, unpins and writes guest pages on request or on its own; migratable");
