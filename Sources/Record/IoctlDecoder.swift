@@ -130,9 +130,18 @@ enum IoctlDecoder {
     }
 
     /// Anything else on a VFIO fd: the request and, when its number encodes
-    /// a size, the argument bytes before and after.
+    /// a size, the argument bytes before and after. The device fd's requests
+    /// (and the migration data fd's) are `_IO` numbers without a size whose
+    /// argument starts with its `argsz`: `argsz` bytes are kept, so that
+    /// DEVICE_FEATURE's migration states, GET_INFO and the rest are exact
+    /// in the trace (``DeviceIoctl`` names them).
     static func raw(fd: Int32, kind: FDKind, request: UInt64, arg: UInt64, mem: TraceeMemory) -> PendingCall {
-        let size = Int((request >> 16) & 0x3fff)
+        var size = Int((request >> 16) & 0x3fff)
+        let argszSized = (kind == .device && VFIODeviceUAPI.argszRequests.contains(request))
+            || (kind == .other && VFIODeviceUAPI.dataFDArgszRequests.contains(request))
+        if size == 0, argszSized, let argsz = mem.u32(arg) {
+            size = Int(min(argsz, UInt32(VFIODeviceUAPI.maxArgBytes)))
+        }
         let argIn = size > 0 ? (mem.read(arg, min(size, 4096)) ?? []) : []
         return PendingCall { r, m in
             .rawIoctl(RawIoctl(fd: fd, fdKind: kind, request: request, argIn: argIn, result: callResult(r),

@@ -14,6 +14,12 @@ struct SyscallEntry {
     let kernelPins: Bool
     /// Device fds from GET_DEVICE_FD → the group number they belong to.
     private var deviceGroup: [Int32: UInt32] = [:]
+    /// Migration data fds (returned by DEVICE_FEATURE MIG_DEVICE_STATE) →
+    /// what their `/proc` link named then (the driver's anon inode name):
+    /// their ioctls (PRECOPY_INFO) are recorded as kind `other` while the
+    /// fd still names that file. Their closes are not recorded: the replay
+    /// backends know no data fds.
+    private var dataFDs: [Int32: String] = [:]
 
     init(kernelPins: Bool) { self.kernelPins = kernelPins }
 
@@ -34,7 +40,12 @@ struct SyscallEntry {
         case crec_nr_ioctl:
             let fd = Int32(truncatingIfNeeded: sc.args.0)
             let request = sc.args.1 & 0xffff_ffff
-            guard let target = mem.fdTarget(fd), let (kind, group) = TraceeMemory.vfioKind(ofTarget: target) else { return nil }
+            guard let target = mem.fdTarget(fd) else { return nil }
+            if dataFDs[fd] == target, request >> 8 & 0xff == VFIOUAPI.type {
+                let call = IoctlDecoder.raw(fd: fd, kind: .other, request: request, arg: sc.args.2, mem: mem)
+                return guarded(call, fd: fd, target: target, what: "ioctl 0x\(String(request, radix: 16))")
+            }
+            guard let (kind, group) = TraceeMemory.vfioKind(ofTarget: target) else { return nil }
             let what = "ioctl 0x\(String(request, radix: 16))"
             if kind == .device, !kernelPins, let g = deviceGroup[fd],
                let call = IoctlDecoder.pinDevice(group: g, request: request, arg: sc.args.2, mem: mem) {
@@ -62,6 +73,10 @@ struct SyscallEntry {
         if case .groupGetDeviceFD(let x) = body, let dev = x.result?.value,
            let (_, group) = TraceeMemory(pid: tid).vfioKind(x.fd), let group {
             deviceGroup[Int32(truncatingIfNeeded: dev)] = group
+        }
+        if case .rawIoctl(let x) = body, case .setState(_, _, let dataFD?)? = DeviceIoctl(x), dataFD >= 0,
+           let target = TraceeMemory(pid: tid).fdTarget(dataFD) {
+            dataFDs[dataFD] = target
         }
     }
 

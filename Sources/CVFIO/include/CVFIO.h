@@ -21,6 +21,22 @@ static const unsigned long cvfio_GROUP_UNSET_CONTAINER = VFIO_GROUP_UNSET_CONTAI
 static const unsigned long cvfio_GROUP_GET_DEVICE_FD = VFIO_GROUP_GET_DEVICE_FD;
 static const unsigned long cvfio_DEVICE_GET_INFO = VFIO_DEVICE_GET_INFO;
 static const unsigned long cvfio_IOMMU_GET_INFO = VFIO_IOMMU_GET_INFO;
+static const unsigned long cvfio_DEVICE_GET_REGION_INFO = VFIO_DEVICE_GET_REGION_INFO;
+static const unsigned long cvfio_DEVICE_GET_IRQ_INFO = VFIO_DEVICE_GET_IRQ_INFO;
+static const unsigned long cvfio_DEVICE_SET_IRQS = VFIO_DEVICE_SET_IRQS;
+static const unsigned long cvfio_DEVICE_RESET = VFIO_DEVICE_RESET;
+static const unsigned long cvfio_DEVICE_GET_PCI_HOT_RESET_INFO = VFIO_DEVICE_GET_PCI_HOT_RESET_INFO;
+static const unsigned long cvfio_DEVICE_PCI_HOT_RESET = VFIO_DEVICE_PCI_HOT_RESET;
+static const unsigned long cvfio_DEVICE_QUERY_GFX_PLANE = VFIO_DEVICE_QUERY_GFX_PLANE;
+static const unsigned long cvfio_DEVICE_IOEVENTFD = VFIO_DEVICE_IOEVENTFD;
+static const unsigned long cvfio_DEVICE_FEATURE = VFIO_DEVICE_FEATURE;
+/* 6.2 and later; 0 when the build's header is older. */
+#ifdef VFIO_MIG_GET_PRECOPY_INFO
+static const unsigned long cvfio_MIG_GET_PRECOPY_INFO = VFIO_MIG_GET_PRECOPY_INFO;
+#else
+static const unsigned long cvfio_MIG_GET_PRECOPY_INFO = 0;
+#endif
+
 static const unsigned long cvfio_IOMMU_MAP_DMA = VFIO_IOMMU_MAP_DMA;
 static const unsigned long cvfio_IOMMU_UNMAP_DMA = VFIO_IOMMU_UNMAP_DMA;
 static const unsigned long cvfio_IOMMU_DIRTY_PAGES = VFIO_IOMMU_DIRTY_PAGES;
@@ -47,6 +63,31 @@ static const uint16_t cvfio_CAP_MIGRATION = VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION;
 static const uint16_t cvfio_CAP_DMA_AVAIL = VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL;
 static const uint32_t cvfio_GROUP_FLAGS_VIABLE = VFIO_GROUP_FLAGS_VIABLE;
 static const uint32_t cvfio_GROUP_FLAGS_CONTAINER_SET = VFIO_GROUP_FLAGS_CONTAINER_SET;
+
+/* VFIO_DEVICE_FEATURE and device migration (MIG_DATA_SIZE and PRE_COPY
+ * are 6.2 and later: 0 when the build's header is older). */
+static const uint32_t cvfio_DEVICE_FEATURE_GET = VFIO_DEVICE_FEATURE_GET;
+static const uint32_t cvfio_DEVICE_FEATURE_SET = VFIO_DEVICE_FEATURE_SET;
+static const uint32_t cvfio_DEVICE_FEATURE_PROBE = VFIO_DEVICE_FEATURE_PROBE;
+static const uint32_t cvfio_DEVICE_FEATURE_MIGRATION = VFIO_DEVICE_FEATURE_MIGRATION;
+static const uint32_t cvfio_DEVICE_FEATURE_MIG_DEVICE_STATE = VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
+#ifdef VFIO_DEVICE_FEATURE_MIG_DATA_SIZE
+static const uint32_t cvfio_DEVICE_FEATURE_MIG_DATA_SIZE = VFIO_DEVICE_FEATURE_MIG_DATA_SIZE;
+#else
+static const uint32_t cvfio_DEVICE_FEATURE_MIG_DATA_SIZE = 0;
+#endif
+static const uint32_t cvfio_MIGRATION_STOP_COPY = VFIO_MIGRATION_STOP_COPY;
+static const uint32_t cvfio_MIGRATION_P2P = VFIO_MIGRATION_P2P;
+static const uint32_t cvfio_DEVICE_STATE_STOP = VFIO_DEVICE_STATE_STOP;
+static const uint32_t cvfio_DEVICE_STATE_RUNNING = VFIO_DEVICE_STATE_RUNNING;
+static const uint32_t cvfio_DEVICE_STATE_STOP_COPY = VFIO_DEVICE_STATE_STOP_COPY;
+static const uint32_t cvfio_DEVICE_STATE_RESUMING = VFIO_DEVICE_STATE_RESUMING;
+static const uint32_t cvfio_DEVICE_STATE_RUNNING_P2P = VFIO_DEVICE_STATE_RUNNING_P2P;
+static const uint32_t cvfio_DEVICE_FLAGS_PCI = VFIO_DEVICE_FLAGS_PCI;
+static const uint32_t cvfio_REGION_INFO_FLAG_MMAP = VFIO_REGION_INFO_FLAG_MMAP;
+static const uint32_t cvfio_IRQ_INFO_NORESIZE = VFIO_IRQ_INFO_NORESIZE;
+static const size_t cvfio_sizeof_mig_state = sizeof(struct vfio_device_feature_mig_state);
+static const size_t cvfio_offsetof_mig_state_data_fd = offsetof(struct vfio_device_feature_mig_state, data_fd);
 
 /* Struct sizes (LP64). */
 static const size_t cvfio_sizeof_dma_map = sizeof(struct vfio_iommu_type1_dma_map);

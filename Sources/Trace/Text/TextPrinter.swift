@@ -31,6 +31,9 @@ public struct TextPrinter {
         d.advance(past: e)
         var s = parts.joined(separator: " ")
         if !out.isEmpty { s += " -> " + out.joined(separator: " ") }
+        // A device or data fd's request by name, with what its bytes say:
+        // a comment, so the line compiles to the same exact bytes.
+        if case .rawIoctl(let x) = e.body, let d = DeviceIoctl(x) { s += "  # " + d.description }
         return s
     }
 
