@@ -81,6 +81,10 @@ public struct Rule: Sendable {
     public let refs: String
     public let scenarios: [RuleScenario]
 
+    public init(id: String, title: String, refs: String, scenarios: [RuleScenario]) {
+        (self.id, self.title, self.refs, self.scenarios) = (id, title, refs, scenarios)
+    }
+
     /// The scenario for `profile`, or nil when the rule does not apply.
     public func scenario(for profile: KernelProfile) -> RuleScenario? {
         scenarios.first { $0.profiles.matches(profile) }

@@ -23,6 +23,13 @@ struct ConformCommand: ParsableCommand {
         BROK (the check could not run), CONF (not applicable: other kernel versions, or no
         pinning device), WARN (matched, but the kernel modelled would crash on the way).
 
+        --client TRACE judges a recorded program instead of a kernel: the client rules
+        (client.*) say whether it used the interface as a live migration must (START
+        before the first query, every mapping in every sync, the smallest page size, the
+        final sync after every device left RUNNING, an UNMAP while tracking with its
+        bitmap, ...), each PASS, FAIL with the event, or CONF when the trace holds nothing
+        the rule is about.
+
         With no arguments: every rule on the engine's latest profile, as text.
         --profile all runs every preset and prints a rules x profiles matrix. --backend
         kernel runs on this machine's VFIO (root; --group/--device as for replay; rules
@@ -35,6 +42,7 @@ struct ConformCommand: ParsableCommand {
           vfiotrace conform --rules 'repop.*' --format ktap
           vfiotrace conform --profile 5.8 --format junit --output conform-5.8.xml --shard 2/4
           vfiotrace conform --backend kernel --group $VFIO_GROUP --group $VFIO_MDEV_GROUP
+          vfiotrace conform --client qemu-migration.vft --format junit --output client.xml
 
         Exit codes: 0 every rule PASS, CONF or WARN; 1 some FAIL; 2 some BROK, or trouble.
         """
@@ -57,7 +65,12 @@ struct ConformCommand: ParsableCommand {
     @Option(help: "The rule directory (default: corpora/rules, found from here or from the executable).", completion: .directory)
     var corpus: String?
 
+    @Option(help: ArgumentHelp("Check a recorded program against the client rules instead (`-`: standard input).", valueName: "TRACE"),
+            completion: .file(extensions: ["vft", "vfs"]))
+    var client: String?
+
     func run() throws {
+        if let client { return try runClient(client) }
         let (dir, catalogue) = try loadRuleCatalogue(corpus)
         var selected = catalogue.select(rules)
         if let rules, selected.isEmpty { throw Failure.trouble("--rules \(rules): no rule matches (\(catalogue.rules.count) rules in \(dir))") }
@@ -90,6 +103,30 @@ struct ConformCommand: ParsableCommand {
         let all = runs.flatMap(\.results)
         if all.contains(where: { $0.verdict == .brok }) { throw ExitCode(2) }
         if all.contains(where: { $0.verdict == .fail }) { throw ExitCode(1) }
+    }
+}
+
+extension ConformCommand {
+    /// `--client TRACE`: the client rules on one recorded program.
+    func runClient(_ path: String) throws {
+        if backend.kind != .engine || shard != nil || corpus != nil {
+            throw ValidationError("--client judges a recording: it takes no --backend, --shard or --corpus")
+        }
+        let events = try readAllEvents(path)
+        let results = ClientRules.run(events, backend: "client:\(path == "-" ? "standard input" : path)", only: rules)
+        if let rules, results.isEmpty {
+            throw Failure.trouble("--rules \(rules): no client rule matches (\(ClientRules.all.map(\.rule.id).joined(separator: ", ")))")
+        }
+        let run = TargetResults(target: "client:\(path)", results: results)
+        let report = Reporter.render([run], format: format, color: format == .text && (output ?? "-") == "-" && isatty(1) == 1)
+        if let output, output != "-" {
+            try writeTextFile(output, report)
+            printRaw(run.summary + "\n", fd: 1)
+        } else {
+            printRaw(report, fd: 1)
+        }
+        if results.contains(where: { $0.verdict == .brok }) { throw ExitCode(2) }
+        if results.contains(where: { $0.verdict == .fail }) { throw ExitCode(1) }
     }
 }
 
