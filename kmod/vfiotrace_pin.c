@@ -978,6 +978,13 @@ static struct file *vpin_set_state(struct vfio_device *vdev, enum vfio_device_mi
 	struct file *ret = NULL;
 
 	mutex_lock(&v->lock);
+	/* vfio_mig_get_next_state() WARNs when asked for a path from ERROR
+	 * (seen on 6.1 and 6.12 by scripts/lab/mig-arcs): refuse here with
+	 * the EINVAL it would return. */
+	if (v->state == VFIO_DEVICE_STATE_ERROR && want != VFIO_DEVICE_STATE_ERROR) {
+		mutex_unlock(&v->lock);
+		return ERR_PTR(-EINVAL);
+	}
 	while (v->state != want) {
 		enum vfio_device_mig_state next;
 		int err = vfio_mig_get_next_state(vdev, v->state, want, &next);
@@ -987,8 +994,14 @@ static struct file *vpin_set_state(struct vfio_device *vdev, enum vfio_device_mi
 			break;
 		}
 		ret = vpin_step(v, next);
-		if (IS_ERR(ret))
+		if (IS_ERR(ret)) {
+			/* A stream it cannot take leaves the device in ERROR:
+			 * every arc is then refused until the fd is closed (the
+			 * device offers no reset). */
+			if (v->state == VFIO_DEVICE_STATE_RESUMING && next == VFIO_DEVICE_STATE_STOP)
+				v->state = VFIO_DEVICE_STATE_ERROR;
 			break;
+		}
 		v->state = next;
 		/* Only the last arc may open a data fd. */
 		if (WARN_ON(ret && next != want)) {

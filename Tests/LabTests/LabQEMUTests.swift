@@ -39,6 +39,18 @@ struct LabQEMUTests {
                 "\(release): after QEMU was killed: \(Self.value(r, "kill", "stats_after") ?? "-")")
     }
 
+    @Test("the migratable device's state machine, driven directly: every arc, data fd and refusal as the uapi says (mig-arcs)",
+          arguments: Lab.releases)
+    func arcs(release: String) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Lab.dir(release) + "/mig-arcs.json"))
+        let steps = try #require(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
+        #expect(steps.count >= 17, "\(release): \(steps.count) steps")
+        for s in steps where s["ok"] as? Bool != true {
+            Issue.record("\(release): \(s["step"] ?? "?"): want \(s["want"] ?? "?"), got \(s["got"] ?? "?")")
+        }
+        #expect(Lab.rc(Lab.dir(release) + "/mig-arcs.rc") == 0, "\(release): mig-arcs.log")
+    }
+
     @Test("at least 3 dirty syncs, non-empty bitmaps in at least two, the device's long-term pins in every one; its state changes in the trace",
           arguments: Lab.releases)
     func syncs(release: String) throws {
