@@ -76,9 +76,24 @@ struct LabQEMUTests {
         #expect(states.contains(.stop) && (states.contains(.stopCopy)), "\(release): device states \(states.map(\.name))")
     }
 
+    @Test("record --pid attached to QEMU: the migration completes, the recording has its syncs and passes the client rules",
+          arguments: Lab.releases)
+    func attached(release: String) throws {
+        let r = try Self.report(release)
+        #expect(Self.value(r, "attach", "status") as? String == "completed", "\(release): \(Self.value(r, "attach") ?? "-")")
+        #expect(Self.value(r, "attach", "recorder_exit") as? Int == 0, "\(release): the attached recorder failed (qemu-attach.stderr)")
+        let events = try Lab.events(Self.dir(release) + "/qemu-attach.vft")
+        let s = ClientSession(events)
+        #expect((s.trackings.first?.syncs.count ?? 0) >= 3, "\(release): \(s.trackings.first?.syncs.count ?? 0) syncs")
+        for c in ClientRules.run(events, backend: release) {
+            let want: Verdict = c.rule.id == "client.unmap-with-bitmap" ? .conf : .pass
+            #expect(c.verdict == want, "\(release): \(c.rule.id): \(c.verdict.rawValue) \(c.detail)")
+        }
+    }
+
     @Test("QEMU's recordings replay with no divergence on the engine and on the real kernel", arguments: Lab.releases)
     func replays(release: String) throws {
-        for r in ["qemu-src", "qemu-dst"] {
+        for r in ["qemu-src", "qemu-dst", "qemu-attach"] {
             let path = Self.dir(release) + "/\(r).vft"
             guard Lab.exists(path) else { Issue.record("\(release): no \(r).vft came back"); continue }
             let e = try Lab.engineReplay(path)

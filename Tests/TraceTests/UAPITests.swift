@@ -38,6 +38,8 @@ struct UAPITests {
 
     @Test("flag and capability values")
     func flags() {
+        #expect(VFIOUAPI.mapFlagRead == cvfio_DMA_MAP_FLAG_READ)
+        #expect(VFIOUAPI.mapFlagWrite == cvfio_DMA_MAP_FLAG_WRITE)
         #expect(VFIOUAPI.mapFlagVAddr == cvfio_DMA_MAP_FLAG_VADDR)
         #expect(VFIOUAPI.unmapFlagGetDirtyBitmap == cvfio_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP)
         #expect(VFIOUAPI.unmapFlagAll == cvfio_DMA_UNMAP_FLAG_ALL)

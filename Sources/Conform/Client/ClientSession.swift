@@ -48,6 +48,9 @@ public struct ClientSession: Sendable {
         public let iova: UInt64, size: UInt64
         public let withBitmap: Bool
         public let all: Bool
+        /// The first writable mapping it removed (a device can dirty only
+        /// those); nil when every mapping it removed was read-only.
+        public let writable: (iova: UInt64, size: UInt64)?
     }
 
     public struct Tracking: Sendable {
@@ -70,6 +73,7 @@ public struct ClientSession: Sendable {
 
     public init<S: Sequence>(_ events: S) where S.Element == Event {
         var mappings: [Int32: [UInt64: UInt64]] = [:]
+        var writable: [Int32: Set<UInt64>] = [:]
         var trackingSince: [Int32: UInt64] = [:]
         var queriesOf: [Int32: [Query]] = [:]
         var containerOfGroup: [Int32: Int32] = [:]
@@ -91,16 +95,19 @@ public struct ClientSession: Sendable {
                 if sizes != 0 { smallestPageSize[x.fd] = sizes & (~sizes &+ 1) }
             case .mapDMA(let x) where ok(x.result) && x.flags & VFIOUAPI.mapFlagVAddr == 0:
                 mappings[x.fd, default: [:]][x.iova] = x.size
+                if x.flags & VFIOUAPI.mapFlagWrite != 0 { writable[x.fd, default: []].insert(x.iova) }
             case .unmapDMA(let x) where ok(x.result):
                 let all = x.flags & VFIOUAPI.unmapFlagAll != 0
                 if x.flags & VFIOUAPI.unmapFlagVAddr != 0 { break }
-                if trackingSince[x.fd] != nil {
-                    unmapsWhileTracking.append(Unmap(seq: e.seq, container: x.fd, iova: x.iova, size: x.size,
-                                                     withBitmap: x.flags & VFIOUAPI.unmapFlagGetDirtyBitmap != 0, all: all))
-                }
-                if all { mappings[x.fd] = [:]; break }
                 let end = x.iova &+ x.size
-                mappings[x.fd] = mappings[x.fd]?.filter { !($0.key >= x.iova && $0.key < end) }
+                let removed = (mappings[x.fd] ?? [:]).filter { all || ($0.key >= x.iova && $0.key < end) }
+                if trackingSince[x.fd] != nil {
+                    let w = removed.filter { writable[x.fd]?.contains($0.key) == true }.min { $0.key < $1.key }
+                    unmapsWhileTracking.append(Unmap(seq: e.seq, container: x.fd, iova: x.iova, size: x.size,
+                                                     withBitmap: x.flags & VFIOUAPI.unmapFlagGetDirtyBitmap != 0, all: all,
+                                                     writable: w.map { ($0.key, $0.value) }))
+                }
+                for k in removed.keys { mappings[x.fd]?[k] = nil; writable[x.fd]?.remove(k) }
             case .dirtyPages(let x):
                 if x.flags & VFIOUAPI.dirtyFlagStart != 0, ok(x.result), trackingSince[x.fd] == nil {
                     trackingSince[x.fd] = e.seq

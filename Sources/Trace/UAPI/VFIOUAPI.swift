@@ -45,6 +45,8 @@ public enum VFIOUAPI {
     public static let groupStatusFlags: [(UInt32, String)] = [(1, "VIABLE"), (2, "CONTAINER_SET")]
     public static let pinProt: [(UInt32, String)] = [(1, "READ"), (2, "WRITE")]
 
+    public static let mapFlagRead: UInt32 = 1
+    public static let mapFlagWrite: UInt32 = 2
     public static let mapFlagVAddr: UInt32 = 4
     public static let unmapFlagGetDirtyBitmap: UInt32 = 1
     public static let unmapFlagAll: UInt32 = 2
