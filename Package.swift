@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Replay", targets: ["Replay"]),
         .library(name: "Conform", targets: ["Conform"]),
         .library(name: "Record", targets: ["Record"]),
+        .library(name: "Differential", targets: ["Differential"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,10 +32,12 @@ let package = Package(
         .target(name: "Record", dependencies: ["Trace", "CRecord", "CVFIO"]),
         .target(name: "Replay", dependencies: ["Trace", "CVFIO"]),
         .target(name: "Conform", dependencies: ["Replay", "Trace"]),
+        // vfiotrace fuzz: random streams, a reference against the engine, shrinking.
+        .target(name: "Differential", dependencies: ["Conform", "Replay", "Trace"]),
         .executableTarget(
             name: "vfiotrace",
             dependencies: [
-                "Trace", "Replay", "Conform", "Record",
+                "Trace", "Replay", "Conform", "Record", "Differential",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -47,6 +50,7 @@ let package = Package(
                     resources: [.copy("Golden")]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Trace", "CVFIO", "TestSupport"]),
         .testTarget(name: "ConformTests", dependencies: ["Conform", "Replay", "Trace"]),
+        .testTarget(name: "DifferentialTests", dependencies: ["Differential", "Conform", "Replay", "Trace"]),
         .testTarget(name: "CLITests", dependencies: ["Trace"]),
         .testTarget(name: "RecordTests", dependencies: ["Record", "Trace", "TestSupport"]),
         // The real-kernel lane's verdicts, over what scripts/lab-lane's

@@ -29,6 +29,8 @@ struct VFIOTrace: ParsableCommand {
           vfiotrace diff recorded-6.1.vft recorded-6.12.vft
           vfiotrace bisect corpora/pinned-scope.vfs          # which kernel line changed it
           vfiotrace record -o qemu.vft -- qemu-system-x86_64 ...
+          vfiotrace conform --client qemu.vft                # did the VMM ask what a migration needs?
+          vfiotrace fuzz --against 5.10 --profile latest     # random streams, one profile against another
           vfiotrace profiles --compare 5.10 5.12
 
         Exit codes: 0 success, 1 a check found a difference or damage, 2 bad input
@@ -37,7 +39,7 @@ struct VFIOTrace: ParsableCommand {
         version: toolVersion,
         subcommands: [CompileCommand.self, CatCommand.self, InfoCommand.self, VerifyCommand.self, RecoverCommand.self,
                       ReplayCommand.self, DiffCommand.self, ProfilesCommand.self, ConformCommand.self,
-                      BisectCommand.self, BisectCheckCommand.self, RecordCommand.self]
+                      BisectCommand.self, BisectCheckCommand.self, RecordCommand.self, FuzzCommand.self]
     )
 
     /// Runs the command line, mapping every kind of failure to the

@@ -31,7 +31,8 @@ final class DMAMapping {
     func populate(pgshift: UInt64) {
         guard var b = bitmap, !pinned.isEmpty else { return }
         bitmap = nil // keep the words uniquely referenced while setting
-        for iova in pinned.keys { b.setBit((iova &- self.iova) >> pgshift) }
+        // Pins never lie below the mapping (the engine's pin refuses them).
+        for iova in pinned.keys where iova >= self.iova { b.setBit((iova - self.iova) >> pgshift) }
         bitmap = b
     }
 }

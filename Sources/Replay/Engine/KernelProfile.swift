@@ -241,4 +241,31 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
             ("unmap-order", unmapInTreeOrder ? "tree" : "iova"),
         ]
     }
+
+    /// This profile with one switch (named as in ``switches``) taken from
+    /// `other`; nil for a name it does not know.
+    public func adopting(_ name: String, from other: KernelProfile) -> KernelProfile? {
+        var p = self
+        switch name {
+        case "dirty-tracking": p.hasDirtyTracking = other.hasDirtyTracking
+        case "query-range": p.queryRange = other.queryRange
+        case "pages-max": p.pagesMax = other.pagesMax
+        case "dma-rw-bits": p.dmaRWBits = other.dmaRWBits
+        case "dirty-scope": p.scope = other.scope
+        case "flags-zero-errno": p.flagsZeroErrno = other.flagsZeroErrno
+        case "unmap-flags": p.unmapFlagMask = other.unmapFlagMask
+        case "map-flags": p.mapFlagMask = other.mapFlagMask
+        case "unmap-bitmap-needs-tracking": p.unmapBitmapRequiresTracking = other.unmapBitmapRequiresTracking
+        case "migration-cap-id": p.migrationCapID = other.migrationCapID
+        case "migration-cap-hole-zeroed": p.migrationCapHoleZeroed = other.migrationCapHoleZeroed
+        case "aligned-caps": p.alignedCapabilities = other.alignedCapabilities
+        case "dma-avail-cap": p.dmaAvailCap = other.dmaAvailCap
+        case "pin-device-callback": p.pinThroughDeviceCallback = other.pinThroughDeviceCallback
+        case "vaddr-guards": p.vaddrGuards = other.vaddrGuards
+        case "bitmap-kvfree": p.bitmapFreeIsKVFree = other.bitmapFreeIsKVFree
+        case "unmap-order": p.unmapInTreeOrder = other.unmapInTreeOrder
+        default: return nil
+        }
+        return p
+    }
 }
