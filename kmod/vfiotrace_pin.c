@@ -44,6 +44,7 @@
  * or on a host you are testing on.  Builds against 6.1 and 6.12 headers.
  */
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/device.h>
 #include <linux/mdev.h>
 #include <linux/vfio.h>
@@ -141,6 +142,24 @@ static struct device *vpin_parent_dev;
 static struct mdev_parent vpin_parent;
 static struct mdev_type vpin_type, vpin_mig_type;
 
+/*
+ * What the module has allocated and not freed: page records (one per page
+ * pinned) and migration data files. Both are 0 whenever no device fd and
+ * no data fd is open; the lab reads them (parameter live_objects, "PAGES
+ * FILES") after each run to catch a leak in any path.
+ */
+static atomic_t vpin_live_pages = ATOMIC_INIT(0);
+static atomic_t vpin_live_files = ATOMIC_INIT(0);
+
+static int vpin_live_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%d %d\n", atomic_read(&vpin_live_pages), atomic_read(&vpin_live_files));
+}
+
+static const struct kernel_param_ops vpin_live_ops = { .get = vpin_live_get };
+module_param_cb(live_objects, &vpin_live_ops, NULL, 0444);
+MODULE_PARM_DESC(live_objects, "page records and migration data files allocated and not yet freed");
+
 static struct vpin_page *vpin_find(struct vpin_device *v, u64 iova)
 {
 	struct vpin_page *p;
@@ -158,6 +177,7 @@ static void vpin_unpin_one(struct vpin_device *v, struct vpin_page *p)
 	if (--p->refs == 0) {
 		list_del(&p->node);
 		kfree(p);
+		atomic_dec(&vpin_live_pages);
 	}
 }
 
@@ -204,6 +224,7 @@ static int vpin_pin(struct vpin_device *v, struct vfiotrace_pin_req *req)
 				}
 				p->iova = iova;
 				list_add_tail(&p->node, &v->pinned);
+				atomic_inc(&vpin_live_pages);
 			}
 			p->refs++;
 		}
@@ -754,6 +775,7 @@ static int vpin_mig_release(struct inode *inode, struct file *filp)
 	mutex_destroy(&f->lock);
 	kvfree(f->buf);
 	kfree(f);
+	atomic_dec(&vpin_live_files);
 	return 0;
 }
 
@@ -794,6 +816,7 @@ static struct vpin_mig_file *vpin_mig_file_new(struct vpin_device *v, bool savin
 	stream_open(f->filp->f_inode, f->filp);
 	mutex_init(&f->lock);
 	f->dev = v;
+	atomic_inc(&vpin_live_files);
 	if (saving) {
 		vpin_put_record(f->buf, &f->len, VPIN_REC_MAGIC, VPIN_MAGIC, sizeof(VPIN_MAGIC));
 		vpin_put_record(f->buf, &f->len, VPIN_REC_SETTINGS, &v->settings, sizeof(v->settings));

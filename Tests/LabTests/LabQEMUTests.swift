@@ -37,6 +37,8 @@ struct LabQEMUTests {
         #expect(Self.value(r, "kill", "status_before") as? String == "active", "\(release): QEMU was not killed mid-migration")
         #expect(Self.value(r, "kill", "stats_after", "open") as? Int == 0 && Self.value(r, "kill", "stats_after", "pinned") as? Int == 0,
                 "\(release): after QEMU was killed: \(Self.value(r, "kill", "stats_after") ?? "-")")
+        // No page record or migration data file left behind by any of it.
+        #expect(Self.value(r, "live_objects") as? String == "0 0", "\(release): live_objects \(Self.value(r, "live_objects") ?? "-")")
     }
 
     @Test("the migratable device's state machine, driven directly: every arc, data fd and refusal as the uapi says (mig-arcs)",
