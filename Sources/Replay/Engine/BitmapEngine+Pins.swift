@@ -28,7 +28,7 @@ extension BitmapEngine {
         func unwind(_ done: UInt64, _ e: LinuxErrno) -> CallResult {
             for j in 0..<done {
                 let iova = x.iova &+ j * page
-                if let m = t.mappings.firstOverlapping(iova, iova &+ (page - 1)) { unpinOne(m, iova) }
+                if let m = t.mappings.firstOverlapping(iova, iova &+ (page - 1)) { unpinOne(m, iova, by: x.group) }
             }
             return .error(e)
         }
@@ -46,12 +46,14 @@ extension BitmapEngine {
             if iova < m.iova { return unwind(i, .EFAULT) }
             if let refs = m.pinned[iova] {
                 m.pinned[iova] = refs + 1
+                m.pinnedBy[iova, default: [:]][x.group, default: 0] += 1
                 continue
             }
             guard m.vaddr.pointerClass == .valid || (m.vaddr.pointerClass == .readOnly && x.prot & 2 == 0) else {
                 return unwind(i, .EFAULT)
             }
             m.pinned[iova] = 1
+            m.pinnedBy[iova] = [x.group: 1]
             if t.tracking { m.bitmap?.setBit((iova - m.iova) >> t.pgshift) }
         }
         if let g = groups[x.group], !g.pinnedScope {
@@ -61,9 +63,30 @@ extension BitmapEngine {
         return .ok(Int64(x.npage))
     }
 
-    private func unpinOne(_ m: DMAMapping, _ iova: UInt64) {
+    /// One reference dropped (the kernel's count is the page's, whoever
+    /// pinned it; the group's own share goes first).
+    private func unpinOne(_ m: DMAMapping, _ iova: UInt64, by group: UInt32) {
         guard let refs = m.pinned[iova] else { return }
         m.pinned[iova] = refs > 1 ? refs - 1 : nil
+        guard refs > 1, var by = m.pinnedBy[iova] else { m.pinnedBy[iova] = nil; return }
+        let who = by[group] != nil ? group : by.keys.min()!
+        by[who] = by[who]! > 1 ? by[who]! - 1 : nil
+        m.pinnedBy[iova] = by
+    }
+
+    /// A pinning device closed: its driver's `close_device` unpins every
+    /// page it still holds before the kernel forgets the device (the
+    /// vfiotrace_pin device does, as a driver must: the container could not
+    /// unmap those pages otherwise). In a `record --pins` recording these
+    /// unpins follow the close; replayed, they find nothing left to unpin.
+    func releasePins(of group: GroupState) {
+        guard group.isEmulated, let t = group.container?.iommu else { return }
+        for m in t.mappings.all where !m.pinnedBy.isEmpty {
+            for (iova, by) in m.pinnedBy {
+                guard let n = by[group.number] else { continue }
+                for _ in 0..<n { unpinOne(m, iova, by: group.number) }
+            }
+        }
     }
 
     /// `vfio_unpin_pages`: never touches dirty bits. From 6.0 it returns
@@ -87,7 +110,7 @@ extension BitmapEngine {
         for i in 0..<x.npage {
             let iova = x.iova &+ UInt64(i) * page
             guard let m = t.mappings.firstOverlapping(iova, iova &+ (page - 1)) else { return i }
-            unpinOne(m, iova)
+            unpinOne(m, iova, by: x.group)
         }
         return x.npage
     }

@@ -156,6 +156,7 @@ extension BitmapEngine {
     private func releaseForUnmap(_ m: DMAMapping, _ t: Type1State, _ x: UnmapDMA, report: Bool,
                                  buffer: inout UserBitmapBuffer?) -> Bool {
         m.pinned.removeAll()
+        m.pinnedBy.removeAll()
         guard report else { return true }
         let base = profile.queryRange == .exactSingleMapping ? m.iova : x.iova
         return writeUserBitmap(m, t, base: base, into: &buffer!)

@@ -173,6 +173,7 @@ public final class BitmapEngine: Backend {
             if g.deviceFDs == 0, g.container != nil { _ = unsetContainer(g) }
         case .device(let g):
             g.deviceFDs -= 1
+            if g.deviceFDs == 0 { releasePins(of: g) }
             if g.deviceFDs == 0, !g.fdOpen, g.container != nil { _ = unsetContainer(g) }
         }
         return .ok(0)
