@@ -27,7 +27,7 @@ struct EngineContainerRuleTests {
         set_iommu 7 -> ENODEV
         set_iommu TYPE1v2 -> ok
         set_iommu TYPE1v2 -> EINVAL
-        check_extension DMA_CC -> 1
+        check_extension DMA_CC -> ok
         map_dma iova=0xfee00000 size=4K -> EINVAL
         map_dma iova=0x0 size=4K vaddr=unmapped -> EFAULT
         map_dma iova=0x0 size=4K flags=0 -> EINVAL

@@ -1,3 +1,5 @@
+import Trace
+
 /// What the engine assumes about the host under the container: the facts a
 /// real kernel takes from its IOMMU hardware and its module parameters.
 /// Defaults describe an x86_64 host with Intel VT-d (as in the VM lab's QEMU
@@ -13,12 +15,26 @@ public struct HostModel: Sendable, Hashable {
     /// window `0xfee00000..0xfeefffff`. Emulated-only containers have none
     /// (every IOVA is allowed).
     public var domainIOVARanges: [ClosedRange<UInt64>] = [0...0xfed_fffff, 0xfef0_0000...0x7f_ffff_ffff]
+    /// Whether an IOMMU domain enforces cache coherency (VT-d with snoop
+    /// control): what `CHECK_EXTENSION(VFIO_DMA_CC_IOMMU)` answers once an
+    /// IOMMU-backed group is attached. QEMU's emulated VT-d (the lab) does
+    /// not: 0 on Debian 6.1 and 6.12 there (found by `vfiotrace fuzz`).
+    public var domainEnforcesCacheCoherency = false
+    /// What mapping an existing mapping into a new domain fails with when it
+    /// lies past the domain's address width: intel-iommu's `-EFAULT`, seen
+    /// in `vfio_iommu_replay` on 6.1 and 6.12 (`vfiotrace fuzz`).
+    public var domainMapBeyondApertureErrno: LinuxErrno = .EFAULT
     /// The `dma_entry_limit` module parameter (65535).
     public var dmaEntryLimit: UInt32 = 65535
     /// `VFIO_PIN_PAGES_MAX_ENTRIES` (`PAGE_SIZE / sizeof(unsigned long)`).
     public var pinPagesMaxEntries: UInt32 = 512
 
     public init() {}
+
+    /// The domain's aperture: from the first usable IOVA to the last.
+    var domainAperture: ClosedRange<UInt64> {
+        (domainIOVARanges.first?.lowerBound ?? 0)...(domainIOVARanges.last?.upperBound ?? .max)
+    }
 
     /// `PAGE_MASK` as a pgsize bitmap: every power of two from PAGE_SIZE up.
     var pageMask: UInt64 { ~(pageSize - 1) }
