@@ -160,7 +160,7 @@ public struct StreamGenerator {
             }
             return [getDevice()]
         case 6:
-            return [.setIOMMU(SetIOMMU(fd: c, iommuType: pick([1, 3, 8, 0, 9])))]
+            return [.setIOMMU(SetIOMMU(fd: c, iommuType: pick([1, 3, 6, 8, 0, 9])))]
         default:
             return [.checkExtension(CheckExtension(fd: c, ext: pick([1, 3, 4, 9, 10, 11, 0, 200])))]
         }
