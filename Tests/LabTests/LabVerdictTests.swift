@@ -164,6 +164,30 @@ struct LabRecorderTests {
         #expect(wrong.isEmpty, "on \(release): \(wrong.count) calls that reached /dev/null recorded as VFIO calls: \(wrong.first.map(\.inputLine) ?? "")")
     }
 
+    @Test("vfiotrace fuzz against the real kernel: 20000 random events in at most 90 s, no divergence from the engine; every corpora/fuzz case holds",
+          arguments: Lab.releases)
+    func fuzz(release: String) throws {
+        let dir = Lab.dir(release)
+        let text = (try? String(contentsOfFile: dir + "/fuzz.txt", encoding: .utf8)) ?? ""
+        #expect(Lab.rc(dir + "/fuzz.rc") == 0, "on \(release): the engine diverged from the kernel (fuzz.txt, fuzz/):\n\(text)")
+        let events = text.split(separator: "\n").first { $0.contains(" streams, ") }
+            .flatMap { line in line.split(separator: " ").firstIndex(of: "events").map { line.split(separator: " ")[$0 - 1] } }
+            .flatMap { Int($0) } ?? 0
+        #expect(events >= 20000, "on \(release): \(events) events: \(text)")
+        let ms = Lab.rc(dir + "/fuzz.ms").map(Int.init) ?? Int.max
+        #expect(ms <= 90_000, "on \(release): \(ms) ms")
+        let cases = (try FileManager.default.contentsOfDirectory(atPath: Lab.root + "/corpora/fuzz")).filter { $0.hasSuffix(".vfs") }
+        #expect(!cases.isEmpty)
+        for c in cases {
+            let n = String(c.dropLast(4))
+            // A case with `!kernel` holds on that kernel only (the guest skips it elsewhere).
+            let text = try String(contentsOfFile: Lab.root + "/corpora/fuzz/" + c, encoding: .utf8)
+            let kernel = text.split(separator: "\n").first { $0.hasPrefix("!kernel ") }.map { String($0.dropFirst(8)) }
+            if let kernel, kernel != release { continue }
+            #expect(Lab.rc(dir + "/fuzz-case.\(n).rc") == 0, "\(n) on \(release): the kernel does not give the kept outcomes (fuzz-case.\(n).log)")
+        }
+    }
+
     @Test("the whole rule catalogue on the real kernel: every rule PASS, none CONF (both devices are there), FAIL or BROK",
           arguments: Lab.releases)
     func conform(release: String) throws {
