@@ -29,6 +29,12 @@ struct ReplayCommand: ParsableCommand {
         --device naming it; nothing else is opened). With --output, a kernel replay
         records the real outcomes with this kernel's release in the header.
 
+        The engine's host (what depends on the IOMMU hardware, not on type1: the
+        domain's page sizes and IOVA ranges, DMA_CC) is taken from the trace's own
+        answers where it gives them (GET_INFO and CHECK_EXTENSION while an IOMMU-backed
+        group is attached; the report names each trait), else the lab's defaults
+        (QEMU's emulated VT-d); --default-host ignores the trace's.
+
         Examples:
           vfiotrace replay corpora/basic-tracking.vfs
           vfiotrace replay host.vft --profile 5.10
@@ -51,6 +57,9 @@ struct ReplayCommand: ParsableCommand {
     var output: String?
 
     @OptionGroup var comparison: ComparisonArguments
+
+    @Flag(help: "engine: keep the default host (the lab's VT-d) even where the trace states its own page sizes, IOVA ranges or DMA_CC.")
+    var defaultHost = false
 
     func run() throws {
         let input = try openInput(trace)
@@ -76,8 +85,21 @@ struct ReplayCommand: ParsableCommand {
             header.host = Posix.uname().node
         } else {
             let (chosen, reason) = backend.choice.resolve(for: input.header)
-            backendObject = BitmapEngine(profile: chosen)
-            why = reason
+            var host = HostModel()
+            var traits: [String] = []
+            if !defaultHost {
+                var events = try inputEvents(input)
+                var relevant: [Event] = []
+                while let e = try nextEvent(&events) {
+                    switch e.body {
+                    case .setIOMMU, .groupSetContainer, .groupUnsetContainer, .close, .getInfo, .checkExtension: relevant.append(e)
+                    default: break
+                    }
+                }
+                (host, traits) = HostModel.stated(by: relevant)
+            }
+            backendObject = BitmapEngine(profile: chosen, host: host)
+            why = reason + (traits.isEmpty ? "" : "; host from the trace: " + traits.joined(separator: ", "))
         }
         var replayer = Replayer(backend: backendObject, options: comparison.options)
         // With `-o -` the trace is standard output: the report goes to stderr.
