@@ -91,7 +91,11 @@ public struct StreamGenerator {
         out.append(openContainer())
         out.append(openGroup(configuration.emulatedGroup))
         out.append(setContainer(configuration.emulatedGroup))
-        out.append(setIOMMU(type: chance(90) ? 3 : pick([1, 3, 8, 0, 2, 42])))
+        let type: UInt64 = chance(90) ? 3 : pick([1, 3, 6, 8, 0, 2, 42])
+        out.append(setIOMMU(type: type))
+        // An odd type the kernel refuses leaves no IOMMU, and without one no
+        // device and no pins: ask again for TYPE1v2 (EINVAL if the first held).
+        if type != 3 { out.append(setIOMMU(type: 3)) }
         out.append(getDevice())
         if configuration.iommuBacked && chance(30) {
             out.append(openGroup(configuration.iommuGroup))
