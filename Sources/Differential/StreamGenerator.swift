@@ -32,6 +32,9 @@ public struct StreamGenerator {
         public var maxPinnedMapping: UInt64 = 4 << 20
         /// Largest mapping otherwise.
         public var maxMapping: UInt64 = 1 << 30
+        /// All mappings together while an IOMMU-backed group is attached
+        /// (the lab guest has 768 MiB; the kernel pins every mapped page).
+        public var maxPinnedTotal: UInt64 = 64 << 20
         public init() {}
     }
 
@@ -73,8 +76,12 @@ public struct StreamGenerator {
     private static let page: UInt64 = 4096
 
     /// A page count skewed small, now and then large.
+    private var mappedBytes: UInt64 { mappings.reduce(0) { $0 &+ $1.size } }
+
     private mutating func mappingPages() -> UInt64 {
-        let limit = (attached.contains(configuration.iommuGroup) ? configuration.maxPinnedMapping : configuration.maxMapping) / Self.page
+        let pinning = attached.contains(configuration.iommuGroup)
+        let room = configuration.maxPinnedTotal > mappedBytes ? configuration.maxPinnedTotal - mappedBytes : 0
+        let limit = (pinning ? min(configuration.maxPinnedMapping, room) : configuration.maxMapping) / Self.page
         let n: UInt64 = chance(80) ? pages(64) : chance(80) ? pages(4096) : pages(max(limit, 1))
         return min(n, max(limit, 1))
     }
@@ -153,7 +160,9 @@ public struct StreamGenerator {
             var out: [EventBody] = []
             if groupFD[g] == nil { out.append(openGroup(g)) }
             // Pinning the existing mappings: keep them small.
-            if mappings.allSatisfy({ $0.size <= configuration.maxPinnedMapping }) { out.append(setContainer(g)) }
+            if mappings.allSatisfy({ $0.size <= configuration.maxPinnedMapping }) && mappedBytes <= configuration.maxPinnedTotal {
+                out.append(setContainer(g))
+            }
             return out
         case 5:
             // The device closed with pages pinned (its driver unpins), or opened again.
@@ -224,7 +233,11 @@ public struct StreamGenerator {
         if chance(8) { pgsize = pick([8192, 2 << 20, 2048, 0, 3 * 4096, 1 << 30]) }
         let npages = pgsize == 0 ? pages : pages * Self.page / max(pgsize, 1)
         var size = (npages + 63) / 64 * 8
-        if chance(8) { size = pick([0, max(size, 8) - 8, size + 8, size + 1, 1 << 28, (1 << 28) + 8]) }
+        // A word short or long, a byte over, empty, twice the size. (The
+        // 256 MiB bound itself is the catalogue's: a buffer that large costs
+        // the real backend that much memory, more than a lab guest has to
+        // spare per stream.)
+        if chance(8) { size = pick([0, max(size, 8) - 8, size + 8, size + 1, size * 2]) }
         var data = UserPointer.valid
         if chance(8) {
             data = pick([UserPointer.null, UserPointer(.readOnly), UserPointer(.unmapped), UserPointer(.kernel),
