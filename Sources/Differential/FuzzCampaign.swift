@@ -76,9 +76,14 @@ public struct FuzzCampaign {
                     var shrinker = Shrinker(run: run, budget: configuration.shrinkBudget)
                     let (small, o) = shrinker.shrink(events, outcome)
                     let div = o.divergence ?? d
+                    // The reference's answers to the shrunk stream, numbered from 0.
+                    let answered = o.performed.prefix(div.index + 1).enumerated().map { n, e in
+                        var e = e
+                        e.seq = UInt64(n)
+                        return e
+                    }
                     report.findings.append(Finding(seed: seed, signature: d.signature, streams: 1, originalLength: events.count,
-                                                   events: Array(o.performed.prefix(div.index + 1)).isEmpty ? small : Array(o.performed.prefix(div.index + 1)),
-                                                   divergence: div, explainedBy: explain(small)))
+                                                   events: answered, divergence: div, explainedBy: explain(small)))
                 }
             }
             progress(n + 1, report)
@@ -92,8 +97,7 @@ public struct FuzzCampaign {
         guard let ref = run.reference.profileIfEngine, let cand = run.candidate.profileIfEngine else { return nil }
         for ((name, rv), (_, cv)) in zip(ref.switches, cand.switches) where rv != cv {
             guard let p = cand.adopting(name, from: ref) else { continue }
-            var trial = run
-            trial = DifferentialRun(reference: run.reference, candidate: .engine(p))
+            var trial = DifferentialRun(reference: run.reference, candidate: .engine(p))
             trial.options = run.options
             if let o = try? trial.run(events), o.divergence == nil, o.unreplayable == nil {
                 return "\(name) (\(ref.name): \(rv), \(cand.name): \(cv))"
