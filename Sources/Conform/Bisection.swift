@@ -45,8 +45,8 @@ public enum Bisection {
         }
     }
 
-    /// A point's outcomes on the bitmap engine under `profile`.
-    public static func enginePoint(_ events: [Event], profile: KernelProfile) -> Point {
-        Point(name: profile.name, outcomes: BitmapEngine(profile: profile).outcomes(of: events))
+    /// A point's outcomes on the bitmap engine under `profile`, on `host`.
+    public static func enginePoint(_ events: [Event], profile: KernelProfile, host: HostModel = HostModel()) -> Point {
+        Point(name: profile.name, outcomes: BitmapEngine(profile: profile, host: host).outcomes(of: events))
     }
 }

@@ -44,19 +44,23 @@ public enum ConformRunner {
         /// Whether scenarios with emulated groups can run (the engine: yes;
         /// real VFIO: only with the vfiotrace_pin device).
         public var hasPinningDevice: Bool
+        /// The engine's host, for an engine target (nil: a real kernel,
+        /// whose host is the machine).
+        public var engineHost: HostModel?
 
-        public init(name: String, profile: KernelProfile, hasPinningDevice: Bool,
+        public init(name: String, profile: KernelProfile, hasPinningDevice: Bool, engineHost: HostModel? = nil,
                     makeBackend: @escaping ([Event]) -> Result<Backend, BackendUnavailable>) {
             self.name = name
             self.profile = profile
             self.hasPinningDevice = hasPinningDevice
+            self.engineHost = engineHost
             self.makeBackend = makeBackend
         }
 
-        /// The bitmap engine under `profile`.
-        public static func engine(_ profile: KernelProfile) -> Target {
-            Target(name: "engine:\(profile.name)", profile: profile, hasPinningDevice: true) { _ in
-                .success(BitmapEngine(profile: profile))
+        /// The bitmap engine under `profile`, on `host`.
+        public static func engine(_ profile: KernelProfile, host: HostModel = HostModel()) -> Target {
+            Target(name: "engine:\(profile.name)", profile: profile, hasPinningDevice: true, engineHost: host) { _ in
+                .success(BitmapEngine(profile: profile, host: host))
             }
         }
     }

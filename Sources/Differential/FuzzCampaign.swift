@@ -97,7 +97,7 @@ public struct FuzzCampaign {
         guard let ref = run.reference.profileIfEngine, let cand = run.candidate.profileIfEngine else { return nil }
         for ((name, rv), (_, cv)) in zip(ref.switches, cand.switches) where rv != cv {
             guard let p = cand.adopting(name, from: ref) else { continue }
-            var trial = DifferentialRun(reference: run.reference, candidate: .engine(p))
+            var trial = DifferentialRun(reference: run.reference, candidate: .engine(p, host: run.candidate.engineHost ?? HostModel()))
             trial.options = run.options
             if let o = try? trial.run(events), o.divergence == nil, o.unreplayable == nil {
                 return "\(name) (\(ref.name): \(rv), \(cand.name): \(cv))"
@@ -125,5 +125,5 @@ public struct FuzzCampaign {
 
 extension ConformRunner.Target {
     /// The profile of an engine target (nil for a real kernel).
-    var profileIfEngine: KernelProfile? { name.hasPrefix("engine:") ? profile : nil }
+    var profileIfEngine: KernelProfile? { engineHost == nil ? nil : profile }
 }

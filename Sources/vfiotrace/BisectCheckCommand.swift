@@ -46,6 +46,8 @@ struct BisectCheckCommand: ParsableCommand {
 
     @OptionGroup var backend: BackendOptions<BisectCheckDefaults>
 
+    @OptionGroup var host: TraceHostOptions
+
     @OptionGroup var comparison: ComparisonArguments
 
     func validate() throws {
@@ -66,7 +68,7 @@ struct BisectCheckCommand: ParsableCommand {
         let good = try readAllEvents(expect)
         guard good.count == events.count else { throw Failure.trouble("\(expect) has \(good.count) events, \(trace) \(events.count)") }
         let backendObject: Backend = backend.kind == .engine
-            ? BitmapEngine(profile: profile)
+            ? BitmapEngine(profile: profile, host: try host.host(for: events).0)
             : try backend.realBackend(traceKinds: RealVFIOBackend.traceGroupKinds(events))
         let outcomes = backendObject.outcomes(of: events)
         if let step = Bisection.firstChange(good, outcomes, options: comparison.options) {
@@ -82,7 +84,7 @@ struct BisectCheckCommand: ParsableCommand {
     func runRule(_ id: String) throws {
         let (dir, catalogue) = try loadRuleCatalogue(corpus)
         guard let r = catalogue.rules.first(where: { $0.id == id }) else { throw Failure.trouble("no rule \(id) in \(dir)") }
-        let target: ConformRunner.Target = backend.kind == .engine ? .engine(profile) : try backend.conformTargets()[0]
+        let target: ConformRunner.Target = backend.kind == .engine ? .engine(profile, host: try host.given.described() ?? HostModel()) : try backend.conformTargets()[0]
         let result = ConformRunner.run(r, on: target)
         printRaw("\(result.verdict.rawValue) \(id) on \(target.name): \(result.detail)\n", fd: 1)
         switch result.verdict {

@@ -39,6 +39,8 @@ struct BisectCommand: ParsableCommand {
                                valueName: "dir"), completion: .directory)
     var labOut: String?
 
+    @OptionGroup var host: TraceHostOptions
+
     @OptionGroup var comparison: ComparisonArguments
 
     func validate() throws {
@@ -66,7 +68,8 @@ struct BisectCommand: ParsableCommand {
                 }
             }
         } else {
-            points = try profileList().map { Bisection.enginePoint(events, profile: $0) }
+            let (model, _) = try host.host(for: events)
+            points = try profileList().map { Bisection.enginePoint(events, profile: $0, host: model) }
         }
         var out = OutputBuffer()
         var changes = 0

@@ -50,6 +50,8 @@ struct ConformCommand: ParsableCommand {
 
     @OptionGroup var backend: BackendOptions<ConformDefaults>
 
+    @OptionGroup var host: HostOption
+
     @Option(help: "Only rules whose ID matches this glob (e.g. 'pgsize.*').")
     var rules: String?
 
@@ -75,7 +77,7 @@ struct ConformCommand: ParsableCommand {
         var selected = catalogue.select(rules)
         if let rules, selected.isEmpty { throw Failure.trouble("--rules \(rules): no rule matches (\(catalogue.rules.count) rules in \(dir))") }
         if let shard { selected = shard.select(selected) }
-        let targets = try backend.conformTargets()
+        let targets = try backend.conformTargets(host: try host.described() ?? HostModel())
         var runs: [TargetResults] = []
         for t in targets {
             var progress = Progress(label: "conform \(t.name)", total: UInt64(selected.count))

@@ -45,6 +45,8 @@ struct FuzzCommand: ParsableCommand {
 
     @OptionGroup var backend: BackendOptions<FuzzDefaults>
 
+    @OptionGroup var host: HostOption
+
     @Option(help: ArgumentHelp("engine: the reference profile the candidate (--profile) is compared against.", valueName: "profile"))
     var against: Named<KernelProfile>?
 
@@ -99,14 +101,15 @@ struct FuzzCommand: ParsableCommand {
         let reference: ConformRunner.Target
         let candidate: ConformRunner.Target
         var release: String? = nil
+        let model = try host.described() ?? HostModel()
         if backend.kind == .kernel {
             reference = try backend.conformTargets()[0]
             release = String(reference.name.dropFirst("vfio:".count))
-            if case .preset(let p) = backend.choice { candidate = .engine(p) } else { candidate = .engine(reference.profile) }
+            if case .preset(let p) = backend.choice { candidate = .engine(p, host: model) } else { candidate = .engine(reference.profile, host: model) }
         } else {
             let ref = try against!.checked()
-            reference = .engine(ref)
-            if case .preset(let p) = backend.choice { candidate = .engine(p) } else { candidate = .engine(.latest) }
+            reference = .engine(ref, host: model)
+            if case .preset(let p) = backend.choice { candidate = .engine(p, host: model) } else { candidate = .engine(.latest, host: model) }
             release = nil
         }
         if let save { try ensureDirectory(save) }

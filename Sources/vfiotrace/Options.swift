@@ -122,8 +122,8 @@ struct BackendOptions<Defaults: BackendDefaults>: ParsableArguments {
 
     /// The conformance target: the engine under each profile chosen, or
     /// this machine's kernel.
-    func conformTargets() throws -> [ConformRunner.Target] {
-        guard kind == .kernel else { return choice.profiles.map { .engine($0) } }
+    func conformTargets(host: HostModel = HostModel()) throws -> [ConformRunner.Target] {
+        guard kind == .kernel else { return choice.profiles.map { .engine($0, host: host) } }
         installExitOnSignal()
         do { return [try .kernel(groups: groups, devices: devices)] } catch { throw Failure.trouble("\(error)") }
     }
@@ -149,4 +149,53 @@ extension ReportFormat: ExpressibleByArgument {}
 
 extension Shard: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
+}
+
+/// `--host FILE`: the engine's host from a host description
+/// (`vfiotrace host` prints one to start from).
+struct HostOption: ParsableArguments {
+    @Option(name: .customLong("host"), help: ArgumentHelp(
+        "engine: the host under the container (page sizes, IOVA ranges, DMA_CC, nesting, ...) from a host description; `vfiotrace host` prints one to edit. Default: the lab's VT-d.",
+        valueName: "file"), completion: .file())
+    var file: String?
+
+    /// The host the file describes, or nil without `--host`.
+    func described() throws -> HostModel? {
+        guard let file else { return nil }
+        return try loadHostDescription(file)
+    }
+}
+
+/// `--host FILE` or the host a trace states (``HostModel/stated(by:over:)``),
+/// for the commands that run a trace on the engine.
+struct TraceHostOptions: ParsableArguments {
+    @OptionGroup var given: HostOption
+
+    @Flag(help: "engine: keep the default host (the lab's VT-d) even where the trace states its own page sizes, IOVA ranges, DMA_CC or nesting.")
+    var defaultHost = false
+
+    func validate() throws {
+        if defaultHost && given.file != nil { throw ValidationError("give --host FILE or --default-host, not both") }
+    }
+
+    /// The engine's host for `events`, and a phrase saying where it came
+    /// from ("" for the defaults).
+    func host(for events: some Sequence<Event>) throws -> (HostModel, String) {
+        if let h = try given.described() { return (h, "host from \(given.file!)") }
+        if defaultHost { return (HostModel(), "") }
+        let (h, traits) = HostModel.stated(by: events)
+        return (h, traits.isEmpty ? "" : "host from the trace: " + traits.joined(separator: ", "))
+    }
+}
+
+/// A host description file: at most 1 MiB of UTF-8 (`-`: standard input).
+func loadHostDescription(_ path: String) throws -> HostModel {
+    if path != "-" {
+        let size: Int
+        do { size = try TraceFile(path: path).size } catch { throw Failure.trouble("\(path): \(error)") }
+        guard size <= 1 << 20 else { throw Failure.trouble("\(path): \(size) bytes, over 1 MiB: not a host description") }
+    }
+    let text: String
+    do { text = try EventInput.readText(path) } catch { throw Failure.trouble("\(error)") }
+    do { return try HostModel(description: text, path: path) } catch { throw Failure.trouble("\(error)") }
 }

@@ -33,7 +33,8 @@ struct ReplayCommand: ParsableCommand {
         domain's page sizes and IOVA ranges, DMA_CC) is taken from the trace's own
         answers where it gives them (GET_INFO and CHECK_EXTENSION while an IOMMU-backed
         group is attached; the report names each trait), else the lab's defaults
-        (QEMU's emulated VT-d); --default-host ignores the trace's.
+        (QEMU's emulated VT-d); --default-host ignores the trace's, and --host FILE
+        gives a host description instead (`vfiotrace host` prints one).
 
         Examples:
           vfiotrace replay corpora/basic-tracking.vfs
@@ -58,8 +59,7 @@ struct ReplayCommand: ParsableCommand {
 
     @OptionGroup var comparison: ComparisonArguments
 
-    @Flag(help: "engine: keep the default host (the lab's VT-d) even where the trace states its own page sizes, IOVA ranges or DMA_CC.")
-    var defaultHost = false
+    @OptionGroup var host: TraceHostOptions
 
     func run() throws {
         let input = try openInput(trace)
@@ -85,21 +85,10 @@ struct ReplayCommand: ParsableCommand {
             header.host = Posix.uname().node
         } else {
             let (chosen, reason) = backend.choice.resolve(for: input.header)
-            var host = HostModel()
-            var traits: [String] = []
-            if !defaultHost {
-                var events = try inputEvents(input)
-                var relevant: [Event] = []
-                while let e = try nextEvent(&events) {
-                    switch e.body {
-                    case .setIOMMU, .groupSetContainer, .groupUnsetContainer, .close, .getInfo, .checkExtension: relevant.append(e)
-                    default: break
-                    }
-                }
-                (host, traits) = HostModel.stated(by: relevant)
-            }
-            backendObject = BitmapEngine(profile: chosen, host: host)
-            why = reason + (traits.isEmpty ? "" : "; host from the trace: " + traits.joined(separator: ", "))
+            let stating = host.defaultHost || host.given.file != nil ? [] : try hostStatingEvents(of: input, checked: false)
+            let (model, whence) = try host.host(for: stating)
+            backendObject = BitmapEngine(profile: chosen, host: model)
+            why = reason + (whence.isEmpty ? "" : "; " + whence)
         }
         var replayer = Replayer(backend: backendObject, options: comparison.options)
         // With `-o -` the trace is standard output: the report goes to stderr.

@@ -39,7 +39,7 @@ struct VFIOTrace: ParsableCommand {
         version: toolVersion,
         subcommands: [CompileCommand.self, CatCommand.self, InfoCommand.self, VerifyCommand.self, RecoverCommand.self,
                       ReplayCommand.self, DiffCommand.self, ProfilesCommand.self, ConformCommand.self,
-                      BisectCommand.self, BisectCheckCommand.self, RecordCommand.self, FuzzCommand.self]
+                      BisectCommand.self, BisectCheckCommand.self, RecordCommand.self, FuzzCommand.self, HostCommand.self]
     )
 
     /// Runs the command line, mapping every kind of failure to the

@@ -29,13 +29,15 @@ extension BitmapEngine {
     }
 
     /// `VFIO_SET_IOMMU` (`vfio_ioctl_set_iommu`): needs at least one group
-    /// and no IOMMU yet; type1 takes TYPE1 (v1) and TYPE1v2.
+    /// and no IOMMU yet; type1 takes TYPE1 (v1), TYPE1v2 and TYPE1_NESTING
+    /// (`vfio_iommu_type1_open`: nesting, then as v2), and attaches the
+    /// container's groups; the first attach that fails is the answer.
     func setIOMMU(_ c: ContainerState, _ type: UInt64) -> CallResult {
         guard !c.groups.isEmpty, c.iommu == nil else { return .error(.EINVAL) }
         let v2: Bool
         switch type {
         case 1: v2 = false
-        case 3: v2 = true
+        case 3, 6: v2 = true
         case 9, 10:
             // type1 answers CHECK_EXTENSION for these, so it is asked to
             // open with them, and refuses.
@@ -44,6 +46,7 @@ extension BitmapEngine {
         }
         let t = Type1State(v2: v2, pageMask: host.pageMask, dmaEntryLimit: host.dmaEntryLimit,
                            treeOrderedUnmap: profile.unmapInTreeOrder)
+        t.nesting = type == 6
         for g in c.groups {
             if let e = attach(g, to: t) {
                 for a in t.groups { a.attached = false }
@@ -64,6 +67,9 @@ extension BitmapEngine {
         if g.isEmulated {
             g.pinnedScope = true
         } else {
+            // The domain is put in nesting mode right after it is allocated,
+            // before any aperture or reserved-region check.
+            if t.nesting && !host.domainSupportsNesting { return .EINVAL }
             if let e = domainConflict(t) { return e }
             t.iovaRanges = host.domainIOVARanges
             for m in t.mappings.all { m.iommuMapped = true }

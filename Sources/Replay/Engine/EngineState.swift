@@ -31,6 +31,10 @@ final class GroupState {
 /// `struct vfio_iommu` of the type1 driver.
 final class Type1State {
     let v2: Bool
+    /// `iommu->nesting`: opened as `VFIO_TYPE1_NESTING_IOMMU` (otherwise
+    /// v2); every IOMMU domain must then take nesting
+    /// (`iommu_enable_nesting` in `vfio_iommu_type1_attach_group`).
+    var nesting = false
     var tracking = false
     /// `iommu->pgsize_bitmap`: `PAGE_MASK` at open (5.16+; the same value
     /// earlier once a group is attached), ANDed with every IOMMU domain's.

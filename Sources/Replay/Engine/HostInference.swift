@@ -9,7 +9,9 @@ extension HostModel {
     ///   intel-iommu advertises every size from 4K, 6.x's 4K|2M|1G);
     /// - GET_INFO's IOVA-range capability: the domain's usable ranges;
     /// - CHECK_EXTENSION(VFIO_DMA_CC_IOMMU): whether the domain enforces
-    ///   cache coherency.
+    ///   cache coherency;
+    /// - an IOMMU-backed group attached to a container opened as
+    ///   TYPE1_NESTING (in either order): the domain takes nesting.
     /// Only successful calls count; the last answer wins. Returns the model
     /// and one line per trait taken, for the report.
     public static func stated<S: Sequence>(by events: S, over base: HostModel = HostModel()) -> (HostModel, [String])
@@ -17,22 +19,35 @@ extension HostModel {
         var host = base
         var learned: [String: String] = [:]
         var typeSet: Set<Int32> = []
+        var nestingContainers: Set<Int32> = []
         var containerOfGroup: [Int32: Int32] = [:]
         var iommuGroups: [Int32: Set<Int32>] = [:]
         func ok(_ r: CallResult?) -> Bool { if case .ok? = r { return true }; return false }
+        func learnedNesting() {
+            host.domainSupportsNesting = true
+            learned["nesting"] = "yes"
+        }
         func hasDomain(_ c: Int32) -> Bool { typeSet.contains(c) && !(iommuGroups[c] ?? []).isEmpty }
         for e in events {
             switch e.body {
             case .setIOMMU(let x) where ok(x.result):
                 typeSet.insert(x.fd)
+                if x.iommuType == 6 {
+                    nestingContainers.insert(x.fd)
+                    if !(iommuGroups[x.fd] ?? []).isEmpty { learnedNesting() }
+                }
             case .groupSetContainer(let x) where ok(x.result):
                 containerOfGroup[x.fd] = x.container
-                if x.kind == .iommu { iommuGroups[x.container, default: []].insert(x.fd) }
+                if x.kind == .iommu {
+                    iommuGroups[x.container, default: []].insert(x.fd)
+                    if nestingContainers.contains(x.container) { learnedNesting() }
+                }
             case .groupUnsetContainer(let x) where ok(x.result):
                 if let c = containerOfGroup.removeValue(forKey: x.fd) { iommuGroups[c]?.remove(x.fd) }
             case .close(let x) where ok(x.result):
                 if let c = containerOfGroup.removeValue(forKey: x.fd) { iommuGroups[c]?.remove(x.fd) }
                 typeSet.remove(x.fd)
+                nestingContainers.remove(x.fd)
             case .getInfo(let x) where ok(x.result) && hasDomain(x.fd):
                 guard let info = x.info else { break }
                 if info.flags & 1 != 0, info.iovaPgsizes != 0 {

@@ -24,6 +24,12 @@ public struct HostModel: Sendable, Hashable {
     /// lies past the domain's address width: intel-iommu's `-EFAULT`, seen
     /// in `vfio_iommu_replay` on 6.1 and 6.12 (`vfiotrace fuzz`).
     public var domainMapBeyondApertureErrno: LinuxErrno = .EFAULT
+    /// Whether an IOMMU domain can be put in nesting mode
+    /// (`iommu_enable_nesting`, for a container opened as
+    /// `VFIO_TYPE1_NESTING_IOMMU`): ARM SMMUv3 can; intel-iommu cannot, and
+    /// attaching an IOMMU-backed group to such a container fails with
+    /// EINVAL on Debian 6.1 and 6.12 in the lab (`vfiotrace fuzz`, seed 1053).
+    public var domainSupportsNesting = false
     /// The `dma_entry_limit` module parameter (65535).
     public var dmaEntryLimit: UInt32 = 65535
     /// `VFIO_PIN_PAGES_MAX_ENTRIES` (`PAGE_SIZE / sizeof(unsigned long)`).

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Replay
+import Trace
+
+struct HostCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "host",
+        abstract: "Print a host description: the lab's default, what a trace states, or a file checked.",
+        discussion: """
+        The engine models type1; what depends on the IOMMU hardware under it (the
+        domain's page sizes and IOVA ranges, cache coherency, nesting, the driver's
+        errno for a mapping past its address width) and two module limits make up the
+        host. `replay`, `bisect` and `bisect-check` take it from the trace's own answers
+        where it gives them (GET_INFO and CHECK_EXTENSION while an IOMMU-backed group is
+        attached), else the lab's defaults (QEMU's emulated VT-d); every engine command
+        takes `--host FILE`. This prints the description to start a file from, with a
+        comment per key.
+
+        Examples:
+          vfiotrace host > lab.host
+          vfiotrace host corpora/real/6.12.117+deb12-amd64/qemu-src.vft
+          vfiotrace host --check arm-smmu.host
+          vfiotrace replay host.vft --host arm-smmu.host
+        """
+    )
+
+    @Argument(help: "A trace or scenario whose answers state host traits (over the defaults).", completion: .file(extensions: ["vft", "vfs"]))
+    var trace: String?
+
+    @Option(help: ArgumentHelp("Read this host description and print it whole (every key), or say where it is wrong.", valueName: "file"),
+            completion: .file())
+    var check: String?
+
+    func validate() throws {
+        if trace != nil && check != nil { throw ValidationError("give a TRACE or --check FILE, not both") }
+    }
+
+    func run() throws {
+        var out = OutputBuffer()
+        if let check {
+            let h = try loadHostDescription(check)
+            out.line("# \(check), every key")
+            out.lines(h.descriptionText)
+        } else if let trace {
+            let (h, traits) = HostModel.stated(by: try hostStatingEvents(of: try openInput(trace)))
+            out.line(traits.isEmpty ? "# \(trace) states no host trait: the lab's defaults"
+                                    : "# from \(trace): " + traits.joined(separator: ", ") + "; the rest the lab's defaults")
+            out.lines(h.descriptionText)
+        } else {
+            out.line("# The lab's host: QEMU's emulated Intel VT-d on x86_64 (the engine's default)")
+            out.lines(HostModel().descriptionText)
+        }
+        out.flush()
+    }
+}
+
+/// The events of a trace that can state host traits (``HostModel/stated(by:over:)``),
+/// read in one pass without keeping the rest. With `checked`, damage in a
+/// binary trace is an error (else the caller's own pass reports it).
+func hostStatingEvents(of input: EventInput, checked: Bool = true) throws -> [Event] {
+    var events = try inputEvents(input)
+    var relevant: [Event] = []
+    while let e = try nextEvent(&events) {
+        switch e.body {
+        case .setIOMMU, .groupSetContainer, .groupUnsetContainer, .close, .getInfo, .checkExtension: relevant.append(e)
+        default: break
+        }
+    }
+    if checked { try checkProblems(events) }
+    return relevant
+}
+
+extension OutputBuffer {
+    /// Each line of `text` (its last newline ends the last line).
+    mutating func lines(_ text: String) {
+        for l in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast(text.hasSuffix("\n") ? 1 : 0) { line(String(l)) }
+    }
+}
