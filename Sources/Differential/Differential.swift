@@ -69,9 +69,10 @@ public struct DifferentialRun {
                 case .hazard: "hazard"
                 }
             }
-            let verb = printer.line(for: Event(e.body)).split(separator: " ").first.map(String.init) ?? "?"
+            let line = printer.line(for: Event(e.body))
+            let verb = line.split(separator: " ").first.map(String.init) ?? "?"
             return Outcome(performed: performed,
-                           divergence: Divergence(index: i, event: printer.line(for: Event(e.body)),
+                           divergence: Divergence(index: i, event: line,
                                                   differences: counted.map(\.description),
                                                   signature: verb + ":" + Set(fields).sorted().joined(separator: ",")),
                            unreplayable: unreplayable)
@@ -117,42 +118,49 @@ public struct Shrinker {
         var best = Array(events.prefix(d.index + 1))
         var outcome = stillDiverges(best, signature) ?? first
         if outcome.divergence == nil { best = events; outcome = first }
-        // Chunks, from half the stream down to single events; the last
-        // event (the divergent one) stays.
-        var chunk = max(1, best.count / 2)
-        while chunk >= 1 && runs < budget {
-            var i = 0
-            var removed = false
-            while i < best.count - 1 && runs < budget {
-                let end = min(i + chunk, best.count - 1)
-                var candidate = best
-                candidate.removeSubrange(i..<end)
-                if let o = stillDiverges(candidate, signature), let dd = o.divergence {
-                    best = Array(candidate.prefix(dd.index + 1))
-                    outcome = o
-                    removed = true
-                } else {
-                    i += chunk
-                }
-            }
-            if !removed { chunk /= 2 }
-        }
-        // Values.
-        var changed = true
-        while changed && runs < budget {
-            changed = false
-            for i in best.indices {
-                for simpler in Self.simplifications(of: best[i].body) {
+        // Chunks, from half the stream down to single events (the last
+        // event, the divergent one, stays), then values; again while either
+        // made progress, since a simpler value can make an event redundant
+        // (a MAP moved onto another one's IOVA fails and can then go).
+        var progress = true
+        while progress && runs < budget {
+            progress = false
+            var chunk = max(1, best.count / 2)
+            while chunk >= 1 && runs < budget {
+                var i = 0
+                var removed = false
+                while i < best.count - 1 && runs < budget {
+                    let end = min(i + chunk, best.count - 1)
                     var candidate = best
-                    candidate[i].body = simpler
+                    candidate.removeSubrange(i..<end)
                     if let o = stillDiverges(candidate, signature), let dd = o.divergence {
                         best = Array(candidate.prefix(dd.index + 1))
                         outcome = o
-                        changed = true
-                        break
+                        removed = true
+                        progress = true
+                    } else {
+                        i += chunk
                     }
                 }
-                if changed { break }
+                if !removed { chunk /= 2 }
+            }
+            var changed = true
+            while changed && runs < budget {
+                changed = false
+                for i in best.indices {
+                    for simpler in Self.simplifications(of: best[i].body) {
+                        var candidate = best
+                        candidate[i].body = simpler
+                        if let o = stillDiverges(candidate, signature), let dd = o.divergence {
+                            best = Array(candidate.prefix(dd.index + 1))
+                            outcome = o
+                            changed = true
+                            progress = true
+                            break
+                        }
+                    }
+                    if changed { break }
+                }
             }
         }
         return (best.enumerated().map { var e = $0.element; e.seq = UInt64($0.offset); return e }, outcome)

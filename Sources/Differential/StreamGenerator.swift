@@ -264,7 +264,16 @@ public struct StreamGenerator {
             x.bitmap = bitmap(pages: r.size / Self.page)
         }
         if chance(3) { x.flags |= pick([VFIOUAPI.unmapFlagVAddr, 8, VFIOUAPI.unmapFlagAll]) }
-        mappings.removeAll { $0.iova >= r.iova && $0.iova &+ $0.size <= r.iova &+ r.size }
+        // Forget only what surely goes: an UNMAP that may fail (odd flags, a
+        // bitmap that is not plain or not tracking, a range cutting a mapping
+        // that v2 refuses to split) leaves the mappings in the picture, so
+        // that the memory the kernel may still pin is never underrated.
+        let inside = { (m: (iova: UInt64, size: UInt64)) in m.iova >= r.iova && m.iova &+ m.size <= r.iova &+ r.size }
+        let cut = mappings.contains { $0.iova < r.iova &+ r.size && r.iova < $0.iova &+ $0.size && !inside($0) }
+        let plainBitmap = x.bitmap.map { tracking && $0.pgsize == Self.page && $0.data == .valid && $0.size == (r.size / Self.page + 63) / 64 * 8 } ?? true
+        if x.flags & ~VFIOUAPI.unmapFlagGetDirtyBitmap == 0 && plainBitmap && !cut {
+            mappings.removeAll(where: inside)
+        }
         pinned.removeAll { $0 >= r.iova && $0 < r.iova &+ r.size }
         return [.unmapDMA(x)]
     }

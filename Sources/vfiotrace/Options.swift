@@ -92,8 +92,17 @@ struct BackendOptions<Defaults: BackendDefaults>: ParsableArguments {
         "kernel: a PCI device (e.g. 0000:00:03.0) whose IOMMU group to use. Repeatable.", valueName: "bdf"))
     var devices: [String] = []
 
+    @Option(help: ArgumentHelp(
+        "kernel: at most this much memory pinned by the kernel for mappings of containers with an IOMMU-backed group (root has no memlock limit); an event past it is not replayed. Default: half of this machine's memory.",
+        valueName: "size"))
+    var pinBudget: String?
+
     func validate() throws {
+        if let pinBudget, TextSyntax.number(Substring(pinBudget)) == nil {
+            throw ValidationError("--pin-budget \(pinBudget): give a size (512M, 2G, 0x10000000)")
+        }
         let kind = try backend.checked()
+        if pinBudget != nil && kind != .kernel { throw ValidationError("--pin-budget is for --backend kernel") }
         let choice = try profile.checked()
         if case .preset = choice {} else if !Defaults.profileKeywords.contains(choice.description) {
             throw ValidationError("--profile \(choice) is not for this command; give a preset: " + KernelProfile.names.joined(separator: ", "))
@@ -107,6 +116,9 @@ struct BackendOptions<Defaults: BackendDefaults>: ParsableArguments {
         }
     }
 
+    /// `--pin-budget` (checked in `validate()`), else the default.
+    var pinBudgetBytes: UInt64 { pinBudget.flatMap { TextSyntax.number(Substring($0)) } ?? RealVFIOBackend.defaultPinBudget }
+
     /// Checked in `validate()`.
     var kind: BackendKind { backend.value! }
     var choice: ProfileChoice { profile.value! }
@@ -115,7 +127,7 @@ struct BackendOptions<Defaults: BackendDefaults>: ParsableArguments {
     /// process on SIGINT/SIGTERM so the kernel drops what it mapped.
     func realBackend(traceKinds: [UInt32: GroupKind]) throws -> RealVFIOBackend {
         installExitOnSignal()
-        do { return try RealVFIOBackend.open(groups: groups, devices: devices, traceKinds: traceKinds) } catch {
+        do { return try RealVFIOBackend.open(groups: groups, devices: devices, traceKinds: traceKinds, pinBudget: pinBudgetBytes) } catch {
             throw Failure.trouble("\(error)")
         }
     }
@@ -125,7 +137,7 @@ struct BackendOptions<Defaults: BackendDefaults>: ParsableArguments {
     func conformTargets(host: HostModel = HostModel()) throws -> [ConformRunner.Target] {
         guard kind == .kernel else { return choice.profiles.map { .engine($0, host: host) } }
         installExitOnSignal()
-        do { return [try .kernel(groups: groups, devices: devices)] } catch { throw Failure.trouble("\(error)") }
+        do { return [try .kernel(groups: groups, devices: devices, pinBudget: pinBudgetBytes)] } catch { throw Failure.trouble("\(error)") }
     }
 }
 

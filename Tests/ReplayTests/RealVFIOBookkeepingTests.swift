@@ -158,4 +158,41 @@ struct RealVFIOBookkeepingTests {
         let input = try EventInput.open(dir + "/t.vft")
         #expect(throws: InputError.self) { _ = try RealVFIOBackend.traceGroupKinds(of: input) }
     }
+
+    @Test("the pin budget: mappings an IOMMU domain would pin past it are not sent to the kernel, in either order; emulated-only containers pin nothing")
+    func pinBudget() throws {
+        func run(_ text: String, budget: UInt64) throws -> (host: ScriptedVFIOHost, notes: [[BackendNote]]) {
+            let host = ScriptedVFIOHost()
+            host.kinds = ["/dev/vfio/3": .iommu, "/dev/vfio/7": .emulated]
+            let events = try TextParser.parse(text).1
+            let backend = RealVFIOBackend(groups: ["/dev/vfio/3", "/dev/vfio/7"], traceKinds: RealVFIOBackend.traceGroupKinds(events),
+                                          host: host, pinBudget: budget)
+            return (host, events.map { backend.perform($0).notes })
+        }
+        func refused(_ notes: [[BackendNote]]) -> [Int] {
+            notes.indices.filter { notes[$0].contains { if case .notReplayed(let w) = $0 { w.contains("over the replay's budget of 16M") } else { false } } }
+        }
+        let maps = Self.twoGroups + "map_dma iova=0x0 size=8M -> ok\nmap_dma iova=0x800000 size=8M -> ok\nmap_dma iova=0x1000000 size=4K -> ok\n"
+        // The domain is there (group 12 is IOMMU-backed): the third mapping would make 16M + 4K.
+        let (host, notes) = try run(maps, budget: 16 << 20)
+        #expect(refused(notes) == [8], "\(notes)")
+        #expect(host.calls.filter { $0.request == cvfio_IOMMU_MAP_DMA }.count == 2)
+        // Emulated only: nothing is pinned at MAP time, so nothing is refused.
+        let emulated = """
+        open /dev/vfio/vfio -> 3
+        open /dev/vfio/20 -> 5
+        group_set_container fd=5 container=3 kind=emulated -> ok
+        set_iommu TYPE1v2 -> ok
+        map_dma iova=0x0 size=1G -> ok
+        """
+        let plain = try run(emulated, budget: 16 << 20)
+        #expect(refused(plain.notes).isEmpty, "\(plain.notes)")
+        // ... but an IOMMU-backed group joining it then would pin the whole 1G.
+        let joining = try run(emulated + "\nopen /dev/vfio/12 -> 4\ngroup_set_container fd=4 container=3 kind=iommu -> ok\n", budget: 16 << 20)
+        #expect(refused(joining.notes) == [6], "\(joining.notes)")
+        #expect(joining.host.calls.filter { $0.request == cvfio_GROUP_SET_CONTAINER }.count == 1)
+        // After an UNMAP the room is back.
+        let unmapped = try run(maps.replacingOccurrences(of: "map_dma iova=0x1000000", with: "unmap_dma iova=0x0 size=8M -> ok\nmap_dma iova=0x1000000"), budget: 16 << 20)
+        #expect(refused(unmapped.notes).isEmpty, "\(unmapped.notes)")
+    }
 }

@@ -17,8 +17,8 @@ extension RealVFIOBackend {
     /// writable before anything runs. An empty group value (a shell
     /// variable such as `$VFIO_MDEV_GROUP` in a guest without the test
     /// device) names nothing.
-    public static func open(groups: [String], devices: [String],
-                            traceKinds: [UInt32: GroupKind]) throws(BackendSetupError) -> RealVFIOBackend {
+    public static func open(groups: [String], devices: [String], traceKinds: [UInt32: GroupKind],
+                            pinBudget: UInt64 = defaultPinBudget) throws(BackendSetupError) -> RealVFIOBackend {
         var nodes: [String] = []
         var bindings: [UInt32: String] = [:]
         for g in groups where !g.isEmpty {
@@ -37,7 +37,7 @@ extension RealVFIOBackend {
         for node in nodes + bindings.values.sorted() where access(node, R_OK | W_OK) != 0 {
             throw BackendSetupError("\(node): \(String(cString: strerror(errno))) (is the device bound to vfio-pci, and are you root?)")
         }
-        return RealVFIOBackend(groups: nodes, bindings: bindings, traceKinds: traceKinds)
+        return RealVFIOBackend(groups: nodes, bindings: bindings, traceKinds: traceKinds, pinBudget: pinBudget)
     }
 
     /// The kind each trace group of `input` is attached as, read in a first

@@ -37,15 +37,35 @@ public final class RealVFIOBackend: Backend {
     public var kernelRelease: String { host.kernelRelease }
     /// Where the system calls go.
     let host: VFIOHost
+    /// At most this many bytes of this process's memory pinned by the
+    /// kernel for mappings of containers with an IOMMU domain (see
+    /// ``pinBudgetRefusal(_:)``).
+    public let pinBudget: UInt64
+    /// Trace container fds with an IOMMU set (SET_IOMMU succeeded).
+    private var iommuSet: Set<Int32> = []
+    /// Trace group fd → the trace container fd it is attached to.
+    private var containerOfGroup: [Int32: Int32] = [:]
+    /// Trace group fd → the real node it was opened as.
+    private var nodeOfFD: [Int32: String] = [:]
 
     public var name: String { "vfio:\(kernelRelease)" }
 
+    /// Half of this machine's memory (MemTotal), the default ``pinBudget``.
+    public static var defaultPinBudget: UInt64 {
+        let meminfo = Posix.readSmallFile("/proc/meminfo") ?? ""
+        for line in meminfo.split(separator: "\n") where line.hasPrefix("MemTotal:") {
+            if let kb = line.split(separator: " ").dropFirst().first.flatMap({ UInt64($0) }) { return kb * 1024 / 2 }
+        }
+        return 1 << 30
+    }
+
     public init(groups: [String], bindings: [UInt32: String] = [:], traceKinds: [UInt32: GroupKind] = [:],
-                host: VFIOHost = LinuxVFIOHost()) {
+                host: VFIOHost = LinuxVFIOHost(), pinBudget: UInt64 = RealVFIOBackend.defaultPinBudget) {
         self.groups = groups
         bound = bindings
         self.traceKinds = traceKinds
         self.host = host
+        self.pinBudget = pinBudget
     }
 
     deinit { close() }
@@ -58,6 +78,45 @@ public final class RealVFIOBackend: Backend {
         for real in fds.values.sorted(by: >) { _ = host.close(real) }
         fds = [:]
         mappings = [:]
+        iommuSet = []
+        containerOfGroup = [:]
+        nodeOfFD = [:]
+    }
+
+    /// Whether the container behind trace fd `c` has an IOMMU domain: an
+    /// IOMMU set and an IOMMU-backed group attached. Its mappings are then
+    /// pinned whole by the kernel (`vfio_pin_map_dma`).
+    private func hasDomain(_ c: Int32) -> Bool {
+        iommuSet.contains(c) && containerOfGroup.contains { $0.value == c && nodeOfFD[$0.key].map(host.groupKind(ofNode:)) == .iommu }
+    }
+
+    private func mappedBytes(_ c: Int32) -> UInt64 {
+        mappings[c]?.values.reduce(0) { $0 &+ $1.size } ?? 0
+    }
+
+    /// Why an event is not sent to the kernel: it would make the kernel pin
+    /// more of this process's memory than ``pinBudget`` allows. As root
+    /// (CAP_IPC_LOCK) the kernel's own memlock limit does not apply, so a
+    /// trace that maps a few GiB and attaches an IOMMU-backed group would
+    /// otherwise pin that much and end in the OOM killer. Counted: a MAP_DMA
+    /// into a container with a domain (every page pinned), and the first
+    /// IOMMU-backed group joining a container with mappings
+    /// (`vfio_iommu_replay` pins them all). Pins through the test device are
+    /// at most 512 pages a call and are not counted.
+    private func pinBudgetRefusal(_ event: Event) -> String? {
+        let (container, adding): (Int32, UInt64)
+        switch event.body {
+        case .mapDMA(let x) where hasDomain(x.fd) && x.flags & VFIOUAPI.mapFlagVAddr == 0:
+            (container, adding) = (x.fd, x.size)
+        case .groupSetContainer(let x) where iommuSet.contains(x.container) && !hasDomain(x.container):
+            guard let node = nodeOfFD[x.fd], host.groupKind(ofNode: node) == .iommu else { return nil }
+            (container, adding) = (x.container, 0)
+        default:
+            return nil
+        }
+        let total = mappedBytes(container).addingReportingOverflow(adding)
+        guard total.overflow || total.partialValue > pinBudget else { return nil }
+        return "the kernel would pin \(TextSyntax.size(total.overflow ? .max : total.partialValue)) of this process's memory for container fd \(container) (an IOMMU-backed group attached), over the replay's budget of \(TextSyntax.size(pinBudget))"
     }
 
     /// The real node for trace group `n`: its binding, or the next unused
@@ -97,6 +156,14 @@ public final class RealVFIOBackend: Backend {
         var e = event
         var notes: [BackendNote] = []
         func notReplayed(_ why: String) { notes.append(.notReplayed(why)) }
+        if let why = pinBudgetRefusal(event) {
+            switch event.body {
+            case .mapDMA(var x): x.result = nil; e.body = .mapDMA(x)
+            case .groupSetContainer(var x): x.result = nil; e.body = .groupSetContainer(x)
+            default: break
+            }
+            return Performed(e, notes: [.notReplayed(why)])
+        }
         switch event.body {
         case .open(var x):
             let path: String?
@@ -120,7 +187,7 @@ public final class RealVFIOBackend: Backend {
                 case .success(let real):
                     let traceFD = x.result?.value.flatMap { Int32(exactly: $0) } ?? real
                     fds[traceFD] = real
-                    if let n = x.groupNumber { groupOfFD[traceFD] = n }
+                    if let n = x.groupNumber { groupOfFD[traceFD] = n; nodeOfFD[traceFD] = path }
                     x.result = .ok(Int64(traceFD))
                 }
             } else {
@@ -131,6 +198,17 @@ public final class RealVFIOBackend: Backend {
             if let real = fds.removeValue(forKey: x.fd) {
                 x.result = host.close(real).map { .error($0.code) } ?? .ok(0)
                 mappings[x.fd] = nil
+                if x.result == .ok(0) {
+                    // A container's groups are detached with it; a group
+                    // closed leaves its container, the last one with the IOMMU.
+                    iommuSet.remove(x.fd)
+                    containerOfGroup = containerOfGroup.filter { $0.value != x.fd }
+                    if let c = containerOfGroup.removeValue(forKey: x.fd), !containerOfGroup.values.contains(c) {
+                        iommuSet.remove(c)
+                        mappings[c] = nil
+                    }
+                    nodeOfFD[x.fd] = nil
+                }
             } else {
                 x.result = nil
                 notReplayed("close of fd \(x.fd), which this replay did not open")
@@ -144,6 +222,7 @@ public final class RealVFIOBackend: Backend {
             e.body = .checkExtension(x)
         case .setIOMMU(var x):
             x.result = ioctl(x.fd, cvfio_SET_IOMMU, UnsafeMutableRawPointer(bitPattern: UInt(x.iommuType)), &notes)
+            if x.result?.isSuccess == true { iommuSet.insert(x.fd) }
             e.body = .setIOMMU(x)
         case .getInfo(var x):
             // The caller's buffer is argsz long (at least the fixed part),
@@ -174,6 +253,7 @@ public final class RealVFIOBackend: Backend {
                     notes.append(.notReplayed("the trace's group is emulated (mdev) but the real group holds PCI device \(devices[0]): pins and dirty scope will differ"))
                 }
                 x.result = ioctl(x.fd, cvfio_GROUP_SET_CONTAINER, &container, &notes)
+                if x.result?.isSuccess == true { containerOfGroup[x.fd] = x.container }
             } else {
                 x.result = nil
                 notReplayed("container fd \(x.container) was not opened by this replay")
@@ -181,6 +261,13 @@ public final class RealVFIOBackend: Backend {
             e.body = .groupSetContainer(x)
         case .groupUnsetContainer(var x):
             x.result = ioctl(x.fd, cvfio_GROUP_UNSET_CONTAINER, nil, &notes)
+            if x.result?.isSuccess == true {
+                // The last group out takes the container's IOMMU with it.
+                if let c = containerOfGroup.removeValue(forKey: x.fd), !containerOfGroup.values.contains(c) {
+                    iommuSet.remove(c)
+                    mappings[c] = nil
+                }
+            }
             e.body = .groupUnsetContainer(x)
         case .groupGetDeviceFD(var x):
             x.result = getDeviceFD(x, &notes)
