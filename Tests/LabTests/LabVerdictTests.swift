@@ -169,7 +169,7 @@ struct LabRecorderTests {
     func fuzz(release: String) throws {
         let dir = Lab.dir(release)
         let text = (try? String(contentsOfFile: dir + "/fuzz.txt", encoding: .utf8)) ?? ""
-        #expect(Lab.rc(dir + "/fuzz.rc") == 0, "on \(release): the engine diverged from the kernel (fuzz.txt, fuzz/):\n\(text)")
+        #expect(Lab.rc(dir + "/fuzz.rc") == 0, "on \(release): the engine diverged from the kernel (fuzz.txt; the shrunk cases are kept as corpora/fuzz/found-\(release)-*.vfs):\n\(text)")
         let events = text.split(separator: "\n").first { $0.contains(" streams, ") }
             .flatMap { line in line.split(separator: " ").firstIndex(of: "events").map { line.split(separator: " ")[$0 - 1] } }
             .flatMap { Int($0) } ?? 0
