@@ -184,8 +184,21 @@ struct LabRecorderTests {
             let text = try String(contentsOfFile: Lab.root + "/corpora/fuzz/" + c, encoding: .utf8)
             let kernel = text.split(separator: "\n").first { $0.hasPrefix("!kernel ") }.map { String($0.dropFirst(8)) }
             if let kernel, kernel != release { continue }
+            if text.contains("\n# lab: engine only") { continue }
             #expect(Lab.rc(dir + "/fuzz-case.\(n).rc") == 0, "\(n) on \(release): the kernel does not give the kept outcomes (fuzz-case.\(n).log)")
         }
+    }
+
+    @Test("a pin at an unaligned IOVA whose page starts below a mapping pins the process's page below it (what the engine takes from a recording)",
+          arguments: Lab.releases)
+    func pinBelowMapping(release: String) throws {
+        let dir = Lab.dir(release)
+        #expect(Lab.rc(dir + "/pin-below.rc") == 0, "on \(release): scripts/lab/pin-below-mapping failed (pin-below.log)")
+        let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/pin-below.json"))
+        let r = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(r["pin_inside"] as? Int == 1 && r["unpin_inside"] as? Int == 1, "on \(release): \(r)")
+        #expect(r["pin_below"] as? Int == 1, "on \(release): the page below the mapping was not pinned: \(r)")
+        #expect(r["pinned_after"] as? Int == 1 && r["unpin_below"] as? Int == 1 && r["pinned_at_end"] as? Int == 0, "on \(release): \(r)")
     }
 
     @Test("the whole rule catalogue on the real kernel: every rule PASS, none CONF (both devices are there), FAIL or BROK",

@@ -223,4 +223,28 @@ struct EngineRuleTests {
         dirty get iova=0x0 size=128K -> ok dirty=\(expected)
         """, profile: profile)
     }
+
+    @Test("a pin whose page starts below its mapping: the recorded outcome decides; held or made while tracking it is the kernel's out-of-bounds bitmap write, a hazard")
+    func pinBelowMapping() throws {
+        let below = Scenario.emulated + "map_dma iova=0x1c000 size=4K -> ok\n"
+        func hazards(_ steps: [ReplayStep]) -> [Int] {
+            steps.indices.filter { steps[$0].notes.contains { if case .hazard(let h) = $0 { h.contains("512 MiB past") } else { false } } }
+        }
+        // Nothing recorded, or EFAULT recorded: EFAULT, as where no memory is below.
+        var steps = try Scenario.replay(below + "pin group=20 iova=0x1b100\n")
+        guard case .pin(let p) = steps.last!.actual.body else { Issue.record("not a pin"); return }
+        #expect(p.result == .error(.EFAULT))
+        // Recorded as pinned (memory was there): the engine follows, no bit is set in the bitmap, no hazard untracked.
+        steps = try Scenario.expectMatches(below + "pin group=20 iova=0x1b100 -> 1\n")
+        #expect(hazards(steps).isEmpty)
+        // Tracking started over the held pin: vfio_dma_populate_bitmap writes past the bitmap.
+        steps = try Scenario.replay(below + "pin group=20 iova=0x1b100 -> 1\ndirty start -> ok\ndirty get iova=0x1c000 size=4K -> ok dirty=[]\n")
+        #expect(hazards(steps) == [7, 8], "\(steps.map(\.notes))")
+        // Pinned while tracking: the pin itself writes past it.
+        steps = try Scenario.replay(below + "dirty start -> ok\npin group=20 iova=0x1b100 -> 1\n")
+        #expect(hazards(steps) == [7], "\(steps.map(\.notes))")
+        // And it unpins like any pin: tracking then finds nothing below.
+        steps = try Scenario.replay(below + "pin group=20 iova=0x1b100 -> 1\nunpin group=20 iova=0x1b100\ndirty start -> ok\n")
+        #expect(hazards(steps).isEmpty)
+    }
 }

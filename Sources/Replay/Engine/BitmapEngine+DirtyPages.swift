@@ -42,7 +42,7 @@ extension BitmapEngine {
                 for a in t.mappings.all where a.bitmap != nil { freeBitmapQuietly(a) }
                 return .error(e)
             }
-            m.populate(pgshift: t.pgshift)
+            if m.populate(pgshift: t.pgshift) { notes.append(.hazard(Self.pinBelowHazard(m))) }
         }
         t.tracking = true
         return .ok(0)
@@ -97,7 +97,7 @@ extension BitmapEngine {
             }
             // Clear on read, then re-mark the pages still pinned.
             m.bitmap!.clear(0, count: m.size >> t.pgshift)
-            m.populate(pgshift: t.pgshift)
+            if m.populate(pgshift: t.pgshift) { notes.append(.hazard(Self.pinBelowHazard(m))) }
         }
         return DirtyPagesOutcome(result: .ok(0), bitmapOut: readableContents(buffer, r.bitmap))
     }

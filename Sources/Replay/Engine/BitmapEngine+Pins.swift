@@ -39,11 +39,19 @@ extension BitmapEngine {
             // An unaligned IOVA whose page starts below the mapping still
             // finds it (vfio_find_dma matches any overlap), and the kernel
             // pins dma->vaddr + (iova - dma->iova): the user page *below*
-            // the mapping's memory. Whether one is mapped there is not the
-            // trace's to say; the lab's 6.1 and 6.12 answer EFAULT (found by
-            // vfiotrace fuzz, seed 118), and had the pin worked its bit would
-            // land before the bitmap (vfio_dma_populate_bitmap).
-            if iova < m.iova { return unwind(i, .EFAULT) }
+            // the mapping's memory, which was never mapped for DMA. Whether
+            // the process has memory there is not the engine's to know: the
+            // recorded outcome says (the lab's 6.1 and 6.12 answer EFAULT
+            // when nothing is there, vfiotrace fuzz seed 118, and pin it
+            // when something is, seed 100016); without one, EFAULT. While
+            // tracking, the kernel then sets bit (iova - dma->iova) >> pgshift
+            // as an unsigned int, 0xffffffff: 512 MiB past dma->bitmap
+            // (an oops in vfio_iommu_type1_pin_pages on both, when nothing is
+            // mapped there; silent corruption when something is).
+            if iova < m.iova {
+                guard case .ok(let n)? = x.result, n > 0 else { return unwind(i, .EFAULT) }
+                if t.tracking { notes.append(.hazard(Self.pinBelowHazard(m))) }
+            }
             if let refs = m.pinned[iova] {
                 m.pinned[iova] = refs + 1
                 m.pinnedBy[iova, default: [:]][x.group, default: 0] += 1
@@ -54,13 +62,18 @@ extension BitmapEngine {
             }
             m.pinned[iova] = 1
             m.pinnedBy[iova] = [x.group: 1]
-            if t.tracking { m.bitmap?.setBit((iova - m.iova) >> t.pgshift) }
+            if t.tracking && iova >= m.iova { m.bitmap?.setBit((iova - m.iova) >> t.pgshift) }
         }
         if let g = groups[x.group], !g.pinnedScope {
             g.pinnedScope = true
             t.nonPinnedGroups -= 1
         }
         return .ok(Int64(x.npage))
+    }
+
+    /// What the kernel does with a pin below mapping `m` while tracking.
+    static func pinBelowHazard(_ m: DMAMapping) -> String {
+        "a page pinned below the mapping at 0x\(String(m.iova, radix: 16)) while tracking: bitmap_set() takes (iova - dma->iova) >> pgshift as an unsigned int, 0xffffffff, and writes 512 MiB past the mapping's dirty bitmap (kernel oops in vfio_iommu_type1_pin_pages on Debian 6.1 and 6.12; silent corruption where memory is there)"
     }
 
     /// One reference dropped (the kernel's count is the page's, whoever

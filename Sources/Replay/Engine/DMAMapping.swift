@@ -30,13 +30,21 @@ final class DMAMapping {
     /// The last byte (inclusive): a mapping may end exactly at 2^64.
     var last: UInt64 { iova &+ (size &- 1) }
 
-    /// `vfio_dma_populate_bitmap`: one bit for every pinned page.
-    func populate(pgshift: UInt64) {
-        guard var b = bitmap, !pinned.isEmpty else { return }
+    /// `vfio_dma_populate_bitmap`: one bit for every pinned page. Returns
+    /// whether a pin lies below the mapping (an unaligned pin whose page
+    /// starts below it, see ``BitmapEngine/pin(_:)``): the kernel's
+    /// `bitmap_set(dma->bitmap, (iova - dma->iova) >> pgshift, 1)` then
+    /// takes the wrapped index as an `unsigned int`, 0xffffffff, and writes
+    /// 512 MiB past the bitmap; the engine sets nothing for it.
+    func populate(pgshift: UInt64) -> Bool {
+        guard var b = bitmap, !pinned.isEmpty else { return false }
         bitmap = nil // keep the words uniquely referenced while setting
-        // Pins never lie below the mapping (the engine's pin refuses them).
-        for iova in pinned.keys where iova >= self.iova { b.setBit((iova - self.iova) >> pgshift) }
+        var below = false
+        for iova in pinned.keys {
+            if iova < self.iova { below = true } else { b.setBit((iova - self.iova) >> pgshift) }
+        }
         bitmap = b
+        return below
     }
 }
 
