@@ -45,8 +45,9 @@ public final class RealVFIOBackend: Backend {
     private var iommuSet: Set<Int32> = []
     /// Trace group fd → the trace container fd it is attached to.
     private var containerOfGroup: [Int32: Int32] = [:]
-    /// Trace group fd → the real node it was opened as.
-    private var nodeOfFD: [Int32: String] = [:]
+    /// Trace group fd → the kind of the real group it was opened as (read
+    /// from sysfs once, at the open).
+    private var kindOfFD: [Int32: GroupKind] = [:]
 
     public var name: String { "vfio:\(kernelRelease)" }
 
@@ -80,14 +81,14 @@ public final class RealVFIOBackend: Backend {
         mappings = [:]
         iommuSet = []
         containerOfGroup = [:]
-        nodeOfFD = [:]
+        kindOfFD = [:]
     }
 
     /// Whether the container behind trace fd `c` has an IOMMU domain: an
     /// IOMMU set and an IOMMU-backed group attached. Its mappings are then
     /// pinned whole by the kernel (`vfio_pin_map_dma`).
     private func hasDomain(_ c: Int32) -> Bool {
-        iommuSet.contains(c) && containerOfGroup.contains { $0.value == c && nodeOfFD[$0.key].map(host.groupKind(ofNode:)) == .iommu }
+        iommuSet.contains(c) && containerOfGroup.contains { $0.value == c && kindOfFD[$0.key] == .iommu }
     }
 
     private func mappedBytes(_ c: Int32) -> UInt64 {
@@ -109,7 +110,7 @@ public final class RealVFIOBackend: Backend {
         case .mapDMA(let x) where hasDomain(x.fd) && x.flags & VFIOUAPI.mapFlagVAddr == 0:
             (container, adding) = (x.fd, x.size)
         case .groupSetContainer(let x) where iommuSet.contains(x.container) && !hasDomain(x.container):
-            guard let node = nodeOfFD[x.fd], host.groupKind(ofNode: node) == .iommu else { return nil }
+            guard kindOfFD[x.fd] == .iommu else { return nil }
             (container, adding) = (x.container, 0)
         default:
             return nil
@@ -187,7 +188,7 @@ public final class RealVFIOBackend: Backend {
                 case .success(let real):
                     let traceFD = x.result?.value.flatMap { Int32(exactly: $0) } ?? real
                     fds[traceFD] = real
-                    if let n = x.groupNumber { groupOfFD[traceFD] = n; nodeOfFD[traceFD] = path }
+                    if let n = x.groupNumber { groupOfFD[traceFD] = n; kindOfFD[traceFD] = host.groupKind(ofNode: path) }
                     x.result = .ok(Int64(traceFD))
                 }
             } else {
@@ -207,7 +208,7 @@ public final class RealVFIOBackend: Backend {
                         iommuSet.remove(c)
                         mappings[c] = nil
                     }
-                    nodeOfFD[x.fd] = nil
+                    kindOfFD[x.fd] = nil
                 }
             } else {
                 x.result = nil
