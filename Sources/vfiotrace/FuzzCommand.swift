@@ -50,13 +50,13 @@ struct FuzzCommand: ParsableCommand {
     @Option(help: ArgumentHelp("engine: the reference profile the candidate (--profile) is compared against.", valueName: "profile"))
     var against: Named<KernelProfile>?
 
-    @Option(help: "The first stream's seed; stream k uses seed + k.")
+    @Option(parsing: .unconditional, help: "The first stream's seed; stream k uses seed + k.")
     var seed: UInt64 = 1
 
-    @Option(help: "How many streams.")
+    @Option(parsing: .unconditional, help: "How many streams.")
     var streams = 100
 
-    @Option(help: "Events per stream.")
+    @Option(parsing: .unconditional, help: "Events per stream.")
     var events = 200
 
     @Option(help: ArgumentHelp("Relative weights of the kinds of step, e.g. map=5,pin=0 (lifecycle, map, unmap, dirty, pin).", valueName: "k=n,..."))
@@ -68,7 +68,7 @@ struct FuzzCommand: ParsableCommand {
     @Flag(help: "Leave the IOMMU-backed group out of the streams (a host without one).")
     var noIommuGroup = false
 
-    @Option(help: "At most this many re-runs while shrinking one divergence.")
+    @Option(parsing: .unconditional, help: "At most this many re-runs while shrinking one divergence.")
     var shrinkBudget = 3000
 
     @Option(help: ArgumentHelp("Write each shrunk divergence as a scenario into this directory.", valueName: "dir"), completion: .directory)

@@ -147,7 +147,7 @@ struct ComparisonArguments: ParsableArguments {
     @Flag(help: "Do not count bitmap bits outside every mapping (holes, past the range end) as divergences; they are still shown.")
     var lenient = false
 
-    @Option(help: "How many divergent events to print in full (0: only the summary).")
+    @Option(parsing: .unconditional, help: "How many divergent events to print in full (0: only the summary).")
     var maxDivergences = 10
 
     func validate() throws {

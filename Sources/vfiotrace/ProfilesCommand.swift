@@ -27,6 +27,7 @@ struct ProfilesCommand: ParsableCommand {
     func validate() throws {
         for n in compare + (show.map { [$0] } ?? []) { _ = try n.checked() }
         if !compare.isEmpty && compare.count != 2 { throw ValidationError("--compare takes two profile names") }
+        if show != nil && !compare.isEmpty { throw ValidationError("give --show NAME or --compare A B, not both") }
     }
 
     func run() throws {

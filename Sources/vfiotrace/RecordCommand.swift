@@ -59,13 +59,13 @@ struct RecordCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The trace to write.")
     var output: String
 
-    @Option(help: "Attach to this running process (all its threads) instead of launching one; Ctrl-C detaches and leaves it running.")
+    @Option(parsing: .unconditional, help: "Attach to this running process (all its threads) instead of launching one; Ctrl-C detaches and leaves it running.")
     var pid: Int32?
 
     @Flag(help: "Also record the kernel's vfio_pin_pages/vfio_unpin_pages/vfio_dma_rw calls (kprobes; root, 6.0+).")
     var pins = false
 
-    @Option(help: "With --pins: the kernel's trace buffer per CPU in KiB; raise it when the trace has loss records.")
+    @Option(parsing: .unconditional, help: "With --pins: the kernel's trace buffer per CPU in KiB; raise it when the trace has loss records.")
     var pinsBufferKb: Int = 4096
 
     @Argument(parsing: .captureForPassthrough, help: "The program and its arguments (after --).")

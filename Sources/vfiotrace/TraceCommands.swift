@@ -81,10 +81,10 @@ struct CatCommand: ParsableCommand {
     @Argument(help: "The trace to print.")
     var trace: String
 
-    @Option(help: "First event to print (0-based position in the trace).")
+    @Option(parsing: .unconditional, help: "First event to print (0-based position in the trace).")
     var from: UInt64 = 0
 
-    @Option(help: "How many events to print (default: all).")
+    @Option(parsing: .unconditional, help: "How many events to print (default: all).")
     var count: UInt64?
 
     @Flag(help: "Leave out the !header lines.")
@@ -213,7 +213,7 @@ struct VerifyCommand: ParsableCommand {
         let lost = s.knownLostEvents > 0 ? "\(s.knownLostEvents) events known lost" : "lost events unknown (no index to count them)"
         out.line("\(trace): \(s.events) events readable in \(s.frames) frames; \(s.damagedBytes) bytes unreadable; \(s.problems.isEmpty ? "nothing lost" : lost)")
         out.flush()
-        throw Failure(message: "", code: 1)
+        throw ExitCode(1)
     }
 }
 

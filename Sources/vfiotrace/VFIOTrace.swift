@@ -58,7 +58,7 @@ struct VFIOTrace: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch let e as Failure {
-            printError(e.message)
+            if !e.message.isEmpty { printError(e.message) }
             exit(e.code)
         } catch {
             let code = exitCode(for: error)

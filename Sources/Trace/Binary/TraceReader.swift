@@ -27,7 +27,13 @@ public final class TraceReader {
             throw .badHeader(offset: 0, "a zstd file without a vfiotrace header (not a trace)")
         }
         guard magic == TraceHeader.skippableMagic else {
-            throw .badHeader(offset: 0, "not a vfiotrace trace (bad magic 0x\(String(magic, radix: 16)))")
+            // Text (a scenario, or a trace printed by `cat`) is the common mistake.
+            let head = (try? file.read(at: 0, count: min(file.size, 256))) ?? []
+            let text = !head.isEmpty && head.allSatisfy { $0 == 9 || $0 == 10 || $0 == 13 || (0x20..<0x7f).contains($0) || $0 >= 0x80 }
+                && String(validating: head.prefix(while: { $0 < 0x80 }), as: UTF8.self) != nil
+            throw .badHeader(offset: 0, text
+                ? "text, not a binary trace (a scenario? `vfiotrace compile FILE -o FILE.vft` makes one; replay, diff and conform read scenarios as they are)"
+                : "not a vfiotrace trace (bad magic 0x\(String(magic, radix: 16)))")
         }
         guard let len = try file.u32(at: 4) else { throw .badHeader(offset: 4, "header cut short") }
         guard Int(len) <= TraceHeader.maxContent else { throw .badHeader(offset: 4, "header length \(len) is implausible") }

@@ -63,6 +63,10 @@ extension TextParser {
             }
             if inQuote { throw fail(startCol, "unterminated string") }
             let text = line[start..<i]
+            // `iova = 0x1`, `iova =0x1`, `iova= 0x1`: say so where it goes wrong.
+            if text.first != "\"", text == "=" || text.first == "=" || (text.last == "=" && i < line.endIndex) {
+                throw fail(startCol, "write key=value without spaces around '='")
+            }
             var t = Token(text: text, column: startCol)
             if text.first != "\"", let eq = text.firstIndex(of: "=") {
                 t.key = text[..<eq]

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+/// Messages that say what is wrong and what to do (issue 17 item 6), each
+/// as a user meets it.
+@Suite("Messages that guide")
+struct MessageTests {
+    static func scenario(_ text: String) throws -> String {
+        let path = CLI.tempDir() + "/s.vfs"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("a scenario given where a binary trace is read: says it is text and how to compile it")
+    func textGivenAsTrace() throws {
+        let s = CLI.packageRoot + "/corpora/basic-tracking.vfs"
+        for command in ["cat", "verify", "info"] {
+            let r = try CLI.run([command, s])
+            #expect(r.code == 2, "\(command): \(r.err)")
+            #expect(r.err.contains("offset 0: text, not a binary trace") && r.err.contains("vfiotrace compile"), "\(command): \(r.err)")
+        }
+    }
+
+    @Test("a negative number is refused as a value, not taken for an option", arguments: [
+        ["cat", "TRACE", "--from", "-1"], ["cat", "TRACE", "--count", "-3"],
+        ["replay", "SCENARIO", "--max-divergences", "-1"], ["fuzz", "--against", "latest", "--streams", "-5"],
+    ])
+    func negativeValues(_ args: [String]) throws {
+        let trace = CLI.tempDir() + "/t.vft"
+        #expect(try CLI.run(["compile", CLI.packageRoot + "/corpora/basic-tracking.vfs", "-o", trace]).code == 0)
+        let r = try CLI.run(args.map { $0 == "TRACE" ? trace : $0 == "SCENARIO" ? CLI.packageRoot + "/corpora/basic-tracking.vfs" : $0 })
+        #expect(r.code == 2, "\(args): \(r.err)")
+        #expect(!r.err.contains("Missing value"), "\(args): \(r.err)")
+        #expect(r.err.contains(args[args.count - 2]), "\(args): the message names the option: \(r.err)")
+    }
+
+    @Test("profiles: --show and --compare together is refused, not half ignored")
+    func profilesBoth() throws {
+        let r = try CLI.run(["profiles", "--show", "5.8", "--compare", "5.8", "6.6"])
+        #expect(r.code == 2 && r.err.contains("not both"), "\(r.err)")
+    }
+
+    @Test("`key = value` with spaces: the column of the stray '=' and what to write", arguments: [
+        ("map_dma iova = 0x1 size=4K", 14), ("map_dma iova= 0x1 size=4K", 9), ("map_dma iova =0x1 size=4K", 14),
+    ])
+    func spacedKeyValue(_ line: String, _ column: Int) throws {
+        let s = try Self.scenario("open /dev/vfio/vfio -> 3\n\(line)\n")
+        let r = try CLI.run(["replay", s])
+        #expect(r.code == 2, "\(r.out)\(r.err)")
+        #expect(r.err.contains("s.vfs:2:\(column): write key=value without spaces around '='"), "\(r.err)")
+    }
+
+    @Test("verify of a damaged trace: exit 1 with its findings and no empty 'vfiotrace:' line")
+    func verifyNoEmptyLine() throws {
+        let dir = CLI.tempDir()
+        let trace = dir + "/t.vft"
+        #expect(try CLI.run(["compile", CLI.packageRoot + "/corpora/pinned-pages.vfs", "-o", trace]).code == 0)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: trace))
+        bytes = bytes.prefix(bytes.count - 40)
+        try bytes.write(to: URL(fileURLWithPath: trace))
+        let r = try CLI.run(["verify", trace])
+        #expect(r.code == 1, "\(r.out)\(r.err)")
+        #expect(!r.err.split(separator: "\n", omittingEmptySubsequences: false).contains { $0.trimmingCharacters(in: .whitespaces) == "vfiotrace:" }, "\(r.err)")
+    }
+}
