@@ -41,7 +41,7 @@ struct MessageTests {
     }
 
     @Test("`key = value` with spaces: the column of the stray '=' and what to write", arguments: [
-        ("map_dma iova = 0x1 size=4K", 14), ("map_dma iova= 0x1 size=4K", 9), ("map_dma iova =0x1 size=4K", 14),
+        ("map_dma iova = 0x1 size=4K", 14), ("map_dma iova =0x1 size=4K", 14),
     ])
     func spacedKeyValue(_ line: String, _ column: Int) throws {
         let s = try Self.scenario("open /dev/vfio/vfio -> 3\n\(line)\n")

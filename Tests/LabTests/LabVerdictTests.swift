@@ -189,7 +189,7 @@ struct LabRecorderTests {
         }
     }
 
-    @Test("a pin at an unaligned IOVA whose page starts below a mapping pins the process's page below it (what the engine takes from a recording)",
+    @Test("a pin at an unaligned IOVA whose page starts below a mapping pins the process's page below it (what the engine takes from a recording); across two mappings the tree picks",
           arguments: Lab.releases)
     func pinBelowMapping(release: String) throws {
         let dir = Lab.dir(release)
@@ -199,6 +199,8 @@ struct LabRecorderTests {
         #expect(r["pin_inside"] as? Int == 1 && r["unpin_inside"] as? Int == 1, "on \(release): \(r)")
         #expect(r["pin_below"] as? Int == 1, "on \(release): the page below the mapping was not pinned: \(r)")
         #expect(r["pinned_after"] as? Int == 1 && r["unpin_below"] as? Int == 1 && r["pinned_at_end"] as? Int == 0, "on \(release): \(r)")
+        // The straddling page goes to the tree's root, the second mapping, below whose memory is PROT_NONE.
+        #expect(r["pin_straddling"] as? Int == -14, "on \(release): a page across two mappings did not go to the tree's choice: \(r)")
     }
 
     @Test("the whole rule catalogue on the real kernel: every rule PASS, none CONF (both devices are there), FAIL or BROK",

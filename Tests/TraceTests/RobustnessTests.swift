@@ -122,7 +122,8 @@ struct RobustnessTests {
         let cases: [(String, [UInt8], String)] = [
             ("empty", [], "empty"),
             ("short", [0x56, 0x2A], "too short"),
-            ("text", Array("hello world, not a trace\n".utf8), "bad magic"),
+            ("text", Array("hello world, not a trace\n".utf8), "text, not a binary trace"),
+            ("binary", [0x7F, 0x45, 0x4C, 0x46, 2, 1, 1, 0, 0, 0], "bad magic 0x464c457f"),
             ("zstd", [0x28, 0xB5, 0x2F, 0xFD, 0, 0, 0, 0], "without a vfiotrace header"),
             ("hugeheader", [0x56, 0x2A, 0x4D, 0x18, 0xFF, 0xFF, 0xFF, 0x7F], "implausible"),
         ]

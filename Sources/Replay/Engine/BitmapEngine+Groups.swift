@@ -44,8 +44,7 @@ extension BitmapEngine {
             return checkExtension(c, type) == .ok(1) ? .error(.EINVAL) : .error(.ENODEV)
         default: return .error(.ENODEV)
         }
-        let t = Type1State(v2: v2, pageMask: host.pageMask, dmaEntryLimit: host.dmaEntryLimit,
-                           treeOrderedUnmap: profile.unmapInTreeOrder)
+        let t = Type1State(v2: v2, pageMask: host.pageMask, dmaEntryLimit: host.dmaEntryLimit)
         t.nesting = type == 6
         for g in c.groups {
             if let e = attach(g, to: t) {

@@ -28,13 +28,13 @@ extension BitmapEngine {
         func unwind(_ done: UInt64, _ e: LinuxErrno) -> CallResult {
             for j in 0..<done {
                 let iova = x.iova &+ j * page
-                if let m = t.mappings.firstOverlapping(iova, iova &+ (page - 1)) { unpinOne(m, iova, by: x.group) }
+                if let m = t.mappings.kernelFind(iova, iova &+ (page - 1)) { unpinOne(m, iova, by: x.group) }
             }
             return .error(e)
         }
         for i in 0..<UInt64(x.npage) {
             let iova = x.iova &+ i * page
-            guard let m = t.mappings.firstOverlapping(iova, iova &+ (page - 1)) else { return unwind(i, .EINVAL) }
+            guard let m = t.mappings.kernelFind(iova, iova &+ (page - 1)) else { return unwind(i, .EINVAL) }
             guard m.prot & x.prot == x.prot else { return unwind(i, .EPERM) }
             // An unaligned IOVA whose page starts below the mapping still
             // finds it (vfio_find_dma matches any overlap), and the kernel
@@ -122,7 +122,7 @@ extension BitmapEngine {
         let page = host.pageSize
         for i in 0..<x.npage {
             let iova = x.iova &+ UInt64(i) * page
-            guard let m = t.mappings.firstOverlapping(iova, iova &+ (page - 1)) else { return i }
+            guard let m = t.mappings.kernelFind(iova, iova &+ (page - 1)) else { return i }
             unpinOne(m, iova, by: x.group)
         }
         return x.npage

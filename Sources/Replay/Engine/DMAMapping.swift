@@ -53,14 +53,28 @@ final class DMAMapping {
 /// (QEMU maps guest RAM bottom-up), so insertion is cheap in practice.
 struct MappingIndex {
     private(set) var all: [DMAMapping] = []
-    /// The same mappings as the kernel's red-black tree holds them, for
-    /// profiles whose UNMAP order the tree's shape decides (before 5.12);
-    /// nil otherwise, so that later profiles pay nothing for it. A
-    /// reference: a container owns exactly one index, never copied.
+    /// The same mappings as the kernel's red-black tree holds them. Its
+    /// shape decides what `vfio_find_dma` returns when a range overlaps
+    /// several mappings: the UNMAP order before 5.12, and at any version
+    /// the mapping an unaligned pin's page straddling two mappings goes to
+    /// (``kernelFind(_:_:)``). A reference: a container owns exactly one
+    /// index, never copied.
     let tree: DMATree?
 
-    init(keepingTree: Bool = false) {
+    init(keepingTree: Bool = true) {
         tree = keepingTree ? DMATree() : nil
+    }
+
+    /// `vfio_find_dma(iommu, first, last - first + 1)`: the first mapping
+    /// the kernel's tree search meets that overlaps the range. With one
+    /// overlapping mapping that is the one; with several (an unaligned
+    /// page across two mappings' boundary) the tree's shape picks, which
+    /// the IOVA order cannot tell (vfiotrace fuzz against 6.1 and 6.12,
+    /// seed 100016: the later mapping, the tree's root, was found).
+    func kernelFind(_ first: UInt64, _ last: UInt64) -> DMAMapping? {
+        guard let m = firstOverlapping(first, last) else { return nil }
+        guard m.last < last, let tree, m.last < .max, firstOverlapping(m.last + 1, last) != nil else { return m }
+        return tree.find(start: first, size: last &- first &+ 1)
     }
 
     var count: Int { all.count }

@@ -52,9 +52,9 @@ final class Type1State {
     /// The usable IOVA ranges (empty: every IOVA is allowed).
     var iovaRanges: [ClosedRange<UInt64>] = []
 
-    init(v2: Bool, pageMask: UInt64, dmaEntryLimit: UInt32, treeOrderedUnmap: Bool = false) {
+    init(v2: Bool, pageMask: UInt64, dmaEntryLimit: UInt32) {
         self.v2 = v2
-        mappings = MappingIndex(keepingTree: treeOrderedUnmap)
+        mappings = MappingIndex()
         pgsizeBitmap = pageMask
         dmaAvail = dmaEntryLimit
     }

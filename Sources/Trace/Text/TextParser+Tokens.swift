@@ -63,8 +63,9 @@ extension TextParser {
             }
             if inQuote { throw fail(startCol, "unterminated string") }
             let text = line[start..<i]
-            // `iova = 0x1`, `iova =0x1`, `iova= 0x1`: say so where it goes wrong.
-            if text.first != "\"", text == "=" || text.first == "=" || (text.last == "=" && i < line.endIndex) {
+            // `iova = 0x1`, `iova =0x1`: say so where it goes wrong. (`key=`
+            // alone is an empty value, which some fields have.)
+            if text.first == "=" {
                 throw fail(startCol, "write key=value without spaces around '='")
             }
             var t = Token(text: text, column: startCol)
