@@ -82,7 +82,9 @@ public enum ConformRunner {
             return result(.conf, "needs a pinning device (the vfiotrace_pin test module; vfio-pci never pins)", scenario.path)
         }
         let events: [Event]
-        do { events = try TextParser.parse(scenario.text).1 } catch {
+        do { events = try TextParser.parse(scenario.text).1 } catch let e as TextError {
+            return result(.brok, "\(scenario.path):\(e.line):\(e.column): \(e.message)", scenario.path)
+        } catch {
             return result(.brok, "\(scenario.path): \(error)", scenario.path)
         }
         let backend: Backend

@@ -82,6 +82,11 @@ struct RecordCommand: ParsableCommand {
 
     func run() throws {
         let cmd = command.first == "--" ? Array(command.dropFirst()) : command
+        // A program that cannot be run is said before any trace is written.
+        // As env(1) and timeout(1) do: 127 when not found, 126 when not executable.
+        if pid == nil, let why = Self.whyNotRunnable(cmd[0]) {
+            throw Failure(message: "record: \(cmd[0]): \(why); nothing recorded", code: why == "not an executable file" ? 126 : 127)
+        }
         var tracer: KernelPinTracer? = nil
         if pins {
             do { tracer = try KernelPinTracer(bufferKB: pinsBufferKb) } catch { throw Failure.trouble("record: \(error)") }
@@ -122,5 +127,24 @@ struct RecordCommand: ParsableCommand {
         }
         printError("recorded \(outcome.events) events into \(output); \(cmd[0]) exited \(outcome.exitStatus)")
         if outcome.exitStatus != 0 { throw ExitCode(outcome.exitStatus) }
+    }
+
+    /// Why `execvp` would fail for `name`: not found (a path, or no such
+    /// program on PATH), or not executable; nil when it can run.
+    static func whyNotRunnable(_ name: String) -> String? {
+        func executable(_ path: String) -> Bool {
+            var st = stat()
+            return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
+        }
+        if name.contains("/") {
+            var st = stat()
+            guard stat(name, &st) == 0 else { return "no such file" }
+            return executable(name) ? nil : "not an executable file"
+        }
+        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
+        for dir in path.split(separator: ":", omittingEmptySubsequences: false) {
+            if executable((dir.isEmpty ? "." : String(dir)) + "/" + name) { return nil }
+        }
+        return "command not found on PATH"
     }
 }

@@ -62,4 +62,21 @@ struct MessageTests {
         #expect(r.code == 1, "\(r.out)\(r.err)")
         #expect(!r.err.split(separator: "\n", omittingEmptySubsequences: false).contains { $0.trimmingCharacters(in: .whitespaces) == "vfiotrace:" }, "\(r.err)")
     }
+
+    @Test("a 10 MB token in an error is cut to its start and its length")
+    func longToken() throws {
+        let s = try Self.scenario("open /dev/vfio/vfio -> 3\nmap_dma iova=" + String(repeating: "x", count: 10 << 20) + " size=4K\n")
+        let r = try CLI.run(["replay", s])
+        #expect(r.code == 2 && r.err.utf8.count < 400, "\(r.err.prefix(400))")
+        #expect(r.err.contains("s.vfs:2:9: iova=xxxx") && r.err.contains("…(10485766 bytes): not a number"), "\(r.err.prefix(400))")
+    }
+
+    @Test("conform names a broken rule's place as file:line:col")
+    func brokenRuleLocation() throws {
+        let dir = CLI.tempDir()
+        try "# rule: x.broken\n# title: t\n# refs: r\n# profiles: all\n!mode scenario\nbogus_event\n".write(toFile: dir + "/x.vfs", atomically: true, encoding: .utf8)
+        let r = try CLI.run(["conform", "--corpus", dir])
+        #expect(r.code == 2 || r.code == 1, "\(r.out)\(r.err)")
+        #expect(r.out.contains("\(dir)/x.vfs:6:1: unknown event 'bogus_event'"), "\(r.out)")
+    }
 }

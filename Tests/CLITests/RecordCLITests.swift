@@ -24,7 +24,13 @@ struct RecordCLITests {
         let dir = CLI.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let missing = try CLI.run(["record", "-o", dir + "/m.vft", "--", "/nonexistent/program"])
-        #expect(missing.code == 127, "\(missing.code) \(missing.err)")
+        #expect(missing.code == 127 && missing.err.contains("/nonexistent/program: no such file; nothing recorded"), "\(missing.code) \(missing.err)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/m.vft"), "an empty trace was left")
+        let notOnPath = try CLI.run(["record", "-o", dir + "/m.vft", "--", "no-such-program-anywhere"])
+        #expect(notOnPath.code == 127 && notOnPath.err.contains("command not found on PATH"), "\(notOnPath.err)")
+        try "plain text\n".write(toFile: dir + "/not-a-program", atomically: true, encoding: .utf8)
+        let notExecutable = try CLI.run(["record", "-o", dir + "/m.vft", "--", dir + "/not-a-program"])
+        #expect(notExecutable.code == 126 && notExecutable.err.contains("not an executable file"), "\(notExecutable.err)")
         let none = try CLI.run(["record", "-o", dir + "/n.vft"])
         #expect(none.code == 2 && none.err.contains("nothing to run"))
     }

@@ -12,7 +12,19 @@ extension TextParser {
     }
 
     func fail(_ column: Int, _ msg: String) -> TextError {
-        TextError(line: lineNo, column: column, message: msg)
+        TextError(line: lineNo, column: column, message: Self.clippingLongWords(msg))
+    }
+
+    /// A message with every word over 80 characters cut to its first 60 and
+    /// its length: an error quoting a 10 MB token stays one short line.
+    static func clippingLongWords(_ msg: String) -> String {
+        guard msg.utf8.count > 80 else { return msg }
+        return msg.split(separator: " ", omittingEmptySubsequences: false).map { w in
+            guard w.count > 80 else { return String(w) }
+            // Trailing punctuation of the sentence stays.
+            let tail = w.last.map { ":,;'\")".contains($0) } == true ? String(w.last!) : ""
+            return "\(w.prefix(60))…(\(w.utf8.count) bytes)" + tail
+        }.joined(separator: " ")
     }
 
     func unquote(_ s: Substring, column: Int) throws(TextError) -> String {
