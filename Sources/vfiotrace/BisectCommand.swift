@@ -61,7 +61,12 @@ struct BisectCommand: ParsableCommand {
             guard let root = RepositoryLocation.labRoot() else {
                 throw Failure.trouble("--kernels needs scripts/vm-lab (run from the vfiotrace checkout)")
             }
-            let lab = LabReplay(root: root, outputDirectory: labOut.map(Posix.absolutePath) ?? "/tmp/vfiotrace-bisect-\(getpid())")
+            // Without --lab-out the guests' files go to a private directory
+            // of this run (mkdtemp), removed when it ends.
+            let scratch = labOut == nil ? Posix.makeTemporaryDirectory(prefix: "/tmp/vfiotrace-bisect-") : nil
+            if labOut == nil && scratch == nil { throw Failure.trouble("bisect: cannot create a temporary directory under /tmp") }
+            defer { if let scratch { Posix.removeTree(scratch) } }
+            let lab = LabReplay(root: root, outputDirectory: labOut.map(Posix.absolutePath) ?? scratch!)
             for k in kernels.split(separator: ",").map(String.init) {
                 do { points.append(Bisection.Point(name: k, outcomes: try lab.outcomes(of: trace, on: k))) } catch {
                     throw Failure.trouble("\(error)")

@@ -68,6 +68,34 @@ public enum Posix {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// A new private directory (mode 0700) named `prefix` + six random
+    /// characters (`mkdtemp`), or nil.
+    public static func makeTemporaryDirectory(prefix: String) -> String? {
+        var template = Array((prefix + "XXXXXX").utf8CString)
+        return template.withUnsafeMutableBufferPointer { buf in
+            mkdtemp(buf.baseAddress!).map { String(cString: $0) }
+        }
+    }
+
+    /// Removes `path` and everything under it, not following symbolic
+    /// links (a link is removed, not what it names). Best effort.
+    public static func removeTree(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR, let dir = opendir(path) {
+            var names: [String] = []
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            closedir(dir)
+            for n in names { removeTree(path + "/" + n) }
+            _ = rmdir(path)
+        } else {
+            _ = unlink(path)
+        }
+    }
+
     /// The target of a symbolic link, or nil.
     public static func readLink(_ path: String) -> String? {
         var buf = [CChar](repeating: 0, count: 4096)
