@@ -30,6 +30,12 @@ public struct ReplaySummary: Sendable {
     public private(set) var firstDivergence: String?
     /// The first kernel hazard on any step.
     public private(set) var firstHazard: String?
+    /// Recorded opens of `/dev/vfio` nodes, and those recorded as failed
+    /// (with the first one's errno) that the backend opened: a recording
+    /// made where VFIO was not usable.
+    public private(set) var vfioOpens = 0
+    public private(set) var failedVFIOOpens = 0
+    public private(set) var failedVFIOOpenErrno: Int32?
 
     public init(options: ComparisonOptions = ComparisonOptions()) {
         self.options = options
@@ -46,6 +52,13 @@ public struct ReplaySummary: Sendable {
         events += 1
         let e = step.expected
         if e.result != nil || e.bitmapOutcome?.out != nil { statedOutcomes += 1 }
+        if case .open(let o) = e.body, o.path.hasPrefix("/dev/vfio/"), let r = o.result {
+            vfioOpens += 1
+            if case .error(let code) = r, case .open(let a) = step.actual.body, a.result?.isSuccess == true {
+                failedVFIOOpens += 1
+                if failedVFIOOpenErrno == nil { failedVFIOOpenErrno = code }
+            }
+        }
         if firstHazard == nil, let h = step.differences.lazy.compactMap({ d -> String? in
             if case .hazard(let h) = d { return h }
             return nil
@@ -91,7 +104,16 @@ public struct ReplaySummary: Sendable {
         if hazards > 0 { s += ", \(hazards) kernel hazards" }
         if let extra { s += "; " + extra }
         if let shown, divergent > shown { s += " (first \(shown) shown; --max-divergences for more)" }
+        if let why = noVFIOInRecording { s += "\n" + why }
         return s
+    }
+
+    /// Said once when every `/dev/vfio` open of the recording failed but
+    /// the backend's worked: everything after follows from that.
+    public var noVFIOInRecording: String? {
+        guard vfioOpens > 0, failedVFIOOpens == vfioOpens, let e = failedVFIOOpenErrno else { return nil }
+        return "every /dev/vfio open in the recording failed (\(ErrnoName.name(e))): it was made where VFIO was not usable "
+            + "(module not loaded, no device bound to vfio-pci, no permission); the divergences after the opens follow from that"
     }
 }
 

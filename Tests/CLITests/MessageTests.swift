@@ -79,4 +79,17 @@ struct MessageTests {
         #expect(r.code == 2 || r.code == 1, "\(r.out)\(r.err)")
         #expect(r.out.contains("\(dir)/x.vfs:6:1: unknown event 'bogus_event'"), "\(r.out)")
     }
+
+    @Test("a recording made where VFIO was not usable says so once, not only 'every event divergent'")
+    func noVFIOInRecording() throws {
+        let s = try Self.scenario("open /dev/vfio/vfio -> ENOENT\nopen /dev/vfio/12 -> ENOENT\ncheck_extension fd=3 TYPE1v2 -> EBADF\n")
+        let r = try CLI.run(["replay", s])
+        #expect(r.code == 1, "\(r.out)\(r.err)")
+        #expect(r.out.contains("every /dev/vfio open in the recording failed (ENOENT)"), "\(r.out)")
+        let fine = try CLI.run(["replay", CLI.packageRoot + "/corpora/basic-tracking.vfs"])
+        #expect(fine.code == 0 && !fine.out.contains("every /dev/vfio open"), "\(fine.out)")
+        // One open failing among others that worked is an ordinary divergence.
+        let one = try Self.scenario("open /dev/vfio/vfio -> 3\nopen /dev/vfio/12 -> ENOENT\n")
+        #expect(!(try CLI.run(["replay", one])).out.contains("every /dev/vfio open"))
+    }
 }
