@@ -13,7 +13,7 @@ struct BisectCheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bisect-check",
         abstract: "One `git bisect run` step: is this kernel good or bad?",
-        discussion: """
+        discussion: Help.flow("""
         Replays TRACE on this machine's kernel (--backend kernel, the default, with
         --group/--device) or the engine, and compares the outcomes with a known-good
         recording (--expect GOOD.vft), or runs one conformance rule (--rule ID).
@@ -29,7 +29,7 @@ struct BisectCheckCommand: ParsableCommand {
           git bisect run sh -c 'make -j2 bzImage modules && make modules_install INSTALL_MOD_PATH=/tmp/m &&
             /path/to/vfiotrace/scripts/vm-lab --exit-code --kernel arch/x86/boot/bzImage --modules /tmp/m/lib/modules/* --
             /path/to/vfiotrace/.build/release/vfiotrace bisect-check /path/to/trace.vft --expect /path/to/good.vft --group $VFIO_GROUP --group $VFIO_MDEV_GROUP'
-        """
+        """)
     )
 
     @Argument(help: "The trace (.vft) or scenario (.vfs) to replay (not needed with --rule).", completion: .file(extensions: ["vft", "vfs"]))

@@ -10,7 +10,7 @@ struct BisectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bisect",
         abstract: "Find where a trace's outcomes change along an ordered list of profiles or kernels.",
-        discussion: """
+        discussion: Help.flow("""
         The trace (or scenario) is replayed on each profile (the engine) or each kernel (the
         VM lab, real VFIO), in the order given; every point where the outcomes change from
         one to the next is printed with the first differing event, the first change marked.
@@ -22,7 +22,7 @@ struct BisectCommand: ParsableCommand {
           vfiotrace bisect corpora/lab-probes.vfs --kernels 6.1,6.12
 
         Exit codes: 0 no change along the list, 1 outcomes change, 2 trouble.
-        """
+        """)
     )
 
     @Argument(help: "The trace (.vft) or scenario (.vfs).", completion: .file(extensions: ["vft", "vfs"]))

@@ -16,7 +16,7 @@ struct ConformCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conform",
         abstract: "Run the named conformance rules on the engine or on this machine's kernel.",
-        discussion: """
+        discussion: Help.flow("""
         Each rule (corpora/rules/*.vfs) is a scenario with stated outcomes, written for a
         range of kernel behaviour; the variant for the profile under test runs on a fresh
         backend. Verdicts: PASS, FAIL (an outcome differed: the first divergence is shown),
@@ -45,7 +45,7 @@ struct ConformCommand: ParsableCommand {
           vfiotrace conform --client qemu-migration.vft --format junit --output client.xml
 
         Exit codes: 0 every rule PASS, CONF or WARN; 1 some FAIL; 2 some BROK, or trouble.
-        """
+        """)
     )
 
     @OptionGroup var backend: BackendOptions<ConformDefaults>

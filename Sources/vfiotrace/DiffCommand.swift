@@ -6,7 +6,7 @@ struct DiffCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff",
         abstract: "Compare the outcomes of two traces event by event.",
-        discussion: """
+        discussion: Help.flow("""
         For the same workload recorded on two kernels, or a recording against a replay's
         --output. Events are paired by position; where the calls themselves differ the
         workloads have drifted apart and that is reported. Outcome fields the first trace
@@ -19,7 +19,7 @@ struct DiffCommand: ParsableCommand {
           vfiotrace replay host.vft --profile 5.8 -o r.vft; vfiotrace diff host.vft r.vft
 
         Exit codes: 0 same, 1 divergent, 2 trouble.
-        """
+        """)
     )
 
     @Argument(help: "The expected trace or scenario.", completion: .file(extensions: ["vft", "vfs"]))

@@ -17,7 +17,7 @@ struct FuzzCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fuzz",
         abstract: "Differential fuzzing: random event streams on a reference and the engine, compared; divergences shrunk.",
-        discussion: """
+        discussion: Help.flow("""
         Generates seeded, reproducible streams of mostly-valid events over the surface
         the engine models (container and group life cycle, MAP/UNMAP, DIRTY_PAGES with
         boundary values and odd buffers, pins and dma_rw through the test device), runs
@@ -40,7 +40,7 @@ struct FuzzCommand: ParsableCommand {
 
         Exit codes: 0 no divergence, or every one explained by a profile switch; 1 an
         unexplained divergence; 2 trouble (bad arguments, a backend that cannot run).
-        """
+        """)
     )
 
     @OptionGroup var backend: BackendOptions<FuzzDefaults>

@@ -6,7 +6,7 @@ struct HostCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "host",
         abstract: "Print a host description: the lab's default, what a trace states, or a file checked.",
-        discussion: """
+        discussion: Help.flow("""
         The engine models type1; what depends on the IOMMU hardware under it (the
         domain's page sizes and IOVA ranges, cache coherency, nesting, the driver's
         errno for a mapping past its address width) and two module limits make up the
@@ -21,7 +21,7 @@ struct HostCommand: ParsableCommand {
           vfiotrace host corpora/real/6.12.117+deb12-amd64/qemu-src.vft
           vfiotrace host --check arm-smmu.host
           vfiotrace replay host.vft --host arm-smmu.host
-        """
+        """)
     )
 
     @Argument(help: "A trace or scenario whose answers state host traits (over the defaults).", completion: .file(extensions: ["vft", "vfs"]))

@@ -211,3 +211,25 @@ func loadHostDescription(_ path: String) throws -> HostModel {
     do { text = try EventInput.readText(path) } catch { throw Failure.trouble("\(error)") }
     do { return try HostModel(description: text, path: path) } catch { throw Failure.trouble("\(error)") }
 }
+
+/// Help text as prose for argument-parser to wrap once, to the terminal's
+/// width: the source keeps paragraphs wrapped at a readable width, and
+/// this joins each paragraph's lines (argument-parser would otherwise break
+/// them again at 80 columns, mid-sentence). A blank line ends a paragraph;
+/// an indented line (an example) and a line ending in ':' stay lines.
+enum Help {
+    static func flow(_ text: String) -> String {
+        var out: [String] = []
+        var joining = false
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let keep = line.isEmpty || line.first == " "
+            if !keep && joining, let last = out.popLast() {
+                out.append(last + " " + line)
+            } else {
+                out.append(String(line))
+            }
+            joining = !keep && line.last != ":"
+        }
+        return out.joined(separator: "\n")
+    }
+}

@@ -5,7 +5,7 @@ struct ProfilesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "profiles",
         abstract: "List the engine's kernel profiles, show one, or compare two.",
-        discussion: """
+        discussion: Help.flow("""
         A profile is a set of named switches, one per kernel behaviour that changed
         between versions; each switch's doc comment in KernelProfile.swift names the
         commit. `--profile auto` picks the newest released preset not newer than a
@@ -15,7 +15,7 @@ struct ProfilesCommand: ParsableCommand {
           vfiotrace profiles
           vfiotrace profiles --show 5.8
           vfiotrace profiles --compare 5.8 5.12
-        """
+        """)
     )
 
     @Option(help: "Print every switch of this profile.")

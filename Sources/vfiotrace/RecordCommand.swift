@@ -9,7 +9,7 @@ struct RecordCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "record",
         abstract: "Run a program and record its VFIO calls into a trace.",
-        discussion: """
+        discussion: Help.flow("""
         The program runs under ptrace with a seccomp-bpf filter, so it stops
         only for ioctls with VFIO's request type; its opens and closes are
         served through a seccomp listener that a guardian process takes over
@@ -53,7 +53,7 @@ struct RecordCommand: ParsableCommand {
 
         Exit code: the program's (128 + signal when it was killed); 2 when
         recording failed.
-        """
+        """)
     )
 
     @Option(name: .shortAndLong, help: "The trace to write.")

@@ -15,7 +15,7 @@ struct ReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay",
         abstract: "Replay a trace or scenario against a backend and compare every outcome.",
-        discussion: """
+        discussion: Help.flow("""
         Each event's inputs go to the backend; its outcome (result or errno, written-back
         fields, the bitmap buffer bit for bit) is compared with the recorded one. Only the
         outcome fields a scenario states are compared. Bitmap differences are printed as
@@ -46,7 +46,7 @@ struct ReplayCommand: ParsableCommand {
         stated outcomes that this backend could not perform (a trace group with no real group
         to bind, pins without a pinning device): such a replay is neither a match nor a
         finding. Ioctls vfiotrace does not decode are skipped and counted, not compared.
-        """
+        """)
     )
 
     @Argument(help: "The trace (.vft) or scenario (.vfs) to replay.", completion: .file(extensions: ["vft", "vfs"]))

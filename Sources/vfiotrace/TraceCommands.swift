@@ -8,14 +8,14 @@ struct CompileCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compile",
         abstract: "Compile a text scenario (.vfs) or `cat` output into a binary trace (.vft).",
-        discussion: """
+        discussion: Help.flow("""
         The output is deterministic: the same text always gives the same bytes
         (the header's creation time is taken from a `!created` line, never the clock).
 
         Examples:
           vfiotrace compile corpora/basic-tracking.vfs -o basic.vft
           vfiotrace cat recorded.vft > edit.vfs && vfiotrace compile edit.vfs -o edited.vft
-        """
+        """)
     )
 
     @Argument(help: "The text file to compile ('-' reads standard input).")
@@ -67,7 +67,7 @@ struct CatCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cat",
         abstract: "Print a trace in the text form, one event a line.",
-        discussion: """
+        discussion: Help.flow("""
         `compile` of this output gives back the same events. --from uses the trace's
         seek index, so it decompresses only the frames it prints.
 
@@ -75,7 +75,7 @@ struct CatCommand: ParsableCommand {
           vfiotrace cat trace.vft
           vfiotrace cat trace.vft --from 1000 --count 20
           vfiotrace cat trace.vft --no-header | grep dirty
-        """
+        """)
     )
 
     @Argument(help: "The trace to print.")
@@ -176,14 +176,14 @@ struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Check a trace end to end: header, every frame's checksums, records and the seek index.",
-        discussion: """
+        discussion: Help.flow("""
         Exit 0: intact. Exit 1: damaged or incomplete (each problem is printed with
         its offset and how much is lost; `vfiotrace recover` keeps the rest).
         Exit 2: not readable as a trace at all.
 
         Example:
           vfiotrace verify trace.vft || vfiotrace recover trace.vft -o fixed.vft
-        """
+        """)
     )
 
     @Argument(help: "The trace to check.")
@@ -221,13 +221,13 @@ struct RecoverCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recover",
         abstract: "Copy every intact event of a damaged trace into a new one, marking each loss.",
-        discussion: """
+        discussion: Help.flow("""
         Writes a loss record where frames were unreadable, so replay and conformance
         see the gap. Exit 0 when the output was written.
 
         Example:
           vfiotrace recover killed.vft -o recovered.vft
-        """
+        """)
     )
 
     @Argument(help: "The damaged trace.")

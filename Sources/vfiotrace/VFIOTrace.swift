@@ -12,7 +12,7 @@ struct VFIOTrace: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vfiotrace",
         abstract: "Record, replay and check Linux VFIO type1 dirty-page tracking.",
-        discussion: """
+        discussion: Help.flow("""
         Traces (.vft) hold the VFIO_IOMMU_DIRTY_PAGES / UNMAP_DMA / MAP_DMA ioctls a
         program made and the kernel's page-pin events, each with its inputs as passed
         and its outcome. Scenarios (.vfs) are the same events as text, one a line.
@@ -35,7 +35,7 @@ struct VFIOTrace: ParsableCommand {
 
         Exit codes: 0 success, 1 a check found a difference or damage, 2 bad input
         or trouble (the message names the file and byte offset).
-        """,
+        """),
         version: toolVersion,
         subcommands: [CompileCommand.self, CatCommand.self, InfoCommand.self, VerifyCommand.self, RecoverCommand.self,
                       ReplayCommand.self, DiffCommand.self, ProfilesCommand.self, ConformCommand.self,

@@ -23,14 +23,16 @@ struct CLI {
         var outBytes = Data()
     }
 
-    static func run(_ args: [String], stdin: String? = nil) throws -> Result {
-        try run(args, stdinBytes: stdin.map { Data($0.utf8) })
+    static func run(_ args: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> Result {
+        try run(args, stdinBytes: stdin.map { Data($0.utf8) }, environment: environment)
     }
 
-    static func run(_ args: [String], stdinBytes stdin: Data?) throws -> Result {
+    /// `environment` is added to (or overrides) this process's.
+    static func run(_ args: [String], stdinBytes stdin: Data?, environment: [String: String] = [:]) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let o = Pipe(), e = Pipe(), i = Pipe()
         p.standardOutput = o
         p.standardError = e

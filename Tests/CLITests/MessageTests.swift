@@ -92,4 +92,21 @@ struct MessageTests {
         let one = try Self.scenario("open /dev/vfio/vfio -> 3\nopen /dev/vfio/12 -> ENOENT\n")
         #expect(!(try CLI.run(["replay", one])).out.contains("every /dev/vfio open"))
     }
+
+    @Test("help is wrapped once, to the terminal's width: no line past it at 80 columns, a paragraph one line at 200",
+          arguments: ["replay", "conform", "fuzz", "record", "bisect", "bisect-check", "host", "diff", "cat", "verify", "profiles", "compile"])
+    func helpWrapping(_ command: String) throws {
+        let narrow = try CLI.run([command, "--help"], environment: ["COLUMNS": "80"])
+        #expect(narrow.code == 0)
+        for line in narrow.out.split(separator: "\n") where !line.hasPrefix("USAGE") {
+            #expect(line.count <= 80, "\(command) at 80 columns: \(line.count): \(line)")
+        }
+        let wide = try CLI.run([command, "--help"], environment: ["COLUMNS": "200"])
+        // The discussion's first paragraph fills the width: every line but its last is long.
+        let paragraphs = wide.out.components(separatedBy: "\n\n")
+        let first = try #require(paragraphs.dropFirst().first)
+        for line in first.split(separator: "\n").dropLast() {
+            #expect(line.count >= 150, "\(command) at 200 columns, a paragraph broken early:\n\(first)")
+        }
+    }
 }
