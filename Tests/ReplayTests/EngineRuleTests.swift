@@ -255,6 +255,9 @@ struct EngineRuleTests {
         """)
         guard case .pin(let straddling) = steps.last!.actual.body else { Issue.record("not a pin"); return }
         #expect(straddling.result == .error(.EFAULT))
+        // Unmapped while it holds such a pin: the device cannot release it, the kernel BUGs.
+        steps = try Scenario.replay(below + "pin group=20 iova=0x1b100 -> 1\nunmap_dma iova=0x1c000 size=4K -> ok size=4K\n")
+        #expect(steps.last!.notes.contains { if case .hazard(let h) = $0 { h.contains("BUG_ON") } else { false } }, "\(steps.last!.notes)")
         // And it unpins like any pin: tracking then finds nothing below.
         steps = try Scenario.replay(below + "pin group=20 iova=0x1b100 -> 1\nunpin group=20 iova=0x1b100\ndirty start -> ok\n")
         #expect(hazards(steps).isEmpty)

@@ -195,4 +195,29 @@ struct RealVFIOBookkeepingTests {
         let unmapped = try run(maps.replacingOccurrences(of: "map_dma iova=0x1000000", with: "unmap_dma iova=0x0 size=8M -> ok\nmap_dma iova=0x1000000"), budget: 16 << 20)
         #expect(refused(unmapped.notes).isEmpty, "\(unmapped.notes)")
     }
+
+    @Test("a pin whose page reaches a mapping from below is not sent to the kernel (it crashes it); other unaligned pins are")
+    func pinBelowRefused() throws {
+        let host = ScriptedVFIOHost()
+        host.kinds = ["/dev/vfio/7": .emulated]
+        host.devicesOfNode = ["/dev/vfio/7": ["83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"]]
+        let events = try TextParser.parse("""
+        open /dev/vfio/vfio -> 3
+        open /dev/vfio/20 -> 4
+        group_set_container kind=emulated -> ok
+        set_iommu TYPE1v2 -> ok
+        group_get_device_fd name="x" -> 5
+        map_dma iova=0x1c000 size=8K -> ok
+        pin group=20 iova=0x1b100 -> 1
+        pin group=20 iova=0x1c100 -> 1
+        pin group=20 iova=0x1a000 npage=3 -> 1
+
+        """).1
+        let backend = RealVFIOBackend(groups: ["/dev/vfio/7"], traceKinds: RealVFIOBackend.traceGroupKinds(events), host: host)
+        let notes = events.map { backend.perform($0).notes }
+        func refused(_ n: [BackendNote]) -> Bool { n.contains { if case .notReplayed(let w) = $0 { w.contains("from below") } else { false } } }
+        #expect(refused(notes[6]), "\(notes[6])")
+        #expect(!refused(notes[7]) && !refused(notes[8]), "inside the mapping, and aligned: sent (\(notes[7]), \(notes[8]))")
+        #expect(host.calls.filter { $0.request == cvfio_PIN_IOCTL }.count == 2)
+    }
 }

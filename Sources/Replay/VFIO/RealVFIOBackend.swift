@@ -120,6 +120,27 @@ public final class RealVFIOBackend: Backend {
         return "the kernel would pin \(TextSyntax.size(total.overflow ? .max : total.partialValue)) of this process's memory for container fd \(container) (an IOMMU-backed group attached), over the replay's budget of \(TextSyntax.size(pinBudget))"
     }
 
+    /// Why a pin is not sent to the kernel: one of its pages, at an
+    /// unaligned IOVA, would reach into a mapping that starts above the
+    /// page (`vfio_find_dma` matches the overlap). The kernel then pins the
+    /// user page below that mapping and crashes later: an out-of-bounds
+    /// bitmap write while tracking, and BUG_ON in vfio_dma_do_unmap when
+    /// the mapping goes (6.1 and 6.12; README, "A kernel bug"). Every live
+    /// mapping this replay made is checked, whichever container.
+    private func pinBelowMappingRefusal(_ x: Pin) -> String? {
+        let page: UInt64 = 4096
+        guard x.iova % page != 0, x.npage <= 512 else { return nil }
+        for i in 0..<UInt64(x.npage) {
+            let iova = x.iova &+ i * page
+            for m in mappings.values {
+                if let start = m.keys.first(where: { $0 > iova && $0 - iova < page }) {
+                    return "pin at 0x\(String(iova, radix: 16)): its page reaches the mapping at 0x\(String(start, radix: 16)) from below, which crashes the kernel (a page pinned below a mapping; README, \"A kernel bug\")"
+                }
+            }
+        }
+        return nil
+    }
+
     /// The real node for trace group `n`: its binding, or the next unused
     /// group. Nil when none is left (the event is not replayed).
     private func realGroup(_ n: UInt32) -> String? {
@@ -157,6 +178,11 @@ public final class RealVFIOBackend: Backend {
         var e = event
         var notes: [BackendNote] = []
         func notReplayed(_ why: String) { notes.append(.notReplayed(why)) }
+        if case .pin(var x) = event.body, let why = pinBelowMappingRefusal(x) {
+            x.result = nil
+            e.body = .pin(x)
+            return Performed(e, notes: [.notReplayed(why)])
+        }
         if let why = pinBudgetRefusal(event) {
             switch event.body {
             case .mapDMA(var x): x.result = nil; e.body = .mapDMA(x)
