@@ -57,13 +57,12 @@ struct HostCLITests {
         #expect(both.code == 2 && both.err.contains("not both"), "\(both.err)")
     }
 
-    @Test("bisect and bisect-check run the engine on the given host")
+    @Test("bisect-check runs the engine on the given host")
     func bisectHost() throws {
         let trace = try Self.write(Self.nestingTrace, "nesting.vfs")
         let withNesting = try Self.write("domain_nesting yes\n", "arm.host")
-        // Every profile accepts TYPE1_NESTING: the same outcomes along the list, on either host.
-        let a = try CLI.run(["bisect", trace, "--profiles", "5.10,latest", "--host", withNesting])
-        #expect(a.code == 0 && a.out.contains("same"), "\(a.out)\(a.err)")
+        // (bisect compares profiles with each other on one host, so the host
+        // cannot show in its verdict; its --host is covered by badFile.)
         let good = CLI.tempDir() + "/good.vft"
         #expect(try CLI.run(["replay", trace, "--host", withNesting, "-o", good]).code == 0)
         #expect(try CLI.run(["bisect-check", trace, "--expect", good, "--backend", "engine", "--host", withNesting]).code == 0)
