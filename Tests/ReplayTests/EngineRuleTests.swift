@@ -262,4 +262,35 @@ struct EngineRuleTests {
         steps = try Scenario.replay(below + "pin group=20 iova=0x1b100 -> 1\nunpin group=20 iova=0x1b100\ndirty start -> ok\n")
         #expect(hazards(steps).isEmpty)
     }
+
+    @Test("a pinned page a later mapping also overlaps: the unpin is looked for there and lost, the page stays pinned, and its mapping's UNMAP is the kernel's BUG_ON")
+    func pinLostToLaterMapping() throws {
+        let pinned = Scenario.emulated + """
+        map_dma iova=0x400000 size=4K -> ok
+        pin group=20 iova=0x400100 -> 1
+
+        """
+        let later = "map_dma iova=0x401000 size=4K -> ok\nmap_dma iova=0x500000 size=4K -> ok\n"
+        let queries = "dirty start -> ok\nunpin group=20 iova=0x400100\ndirty get iova=0x400000 size=4K\ndirty get iova=0x400000 size=4K\n"
+        func lastQuery(_ steps: [ReplayStep]) -> BitmapBytes? {
+            guard case .dirtyPages(let q) = steps.last(where: { if case .dirtyPages = $0.actual.body { true } else { false } })!.actual.body
+            else { return nil }
+            return q.bitmapOut
+        }
+        func bug(_ step: ReplayStep) -> Bool { step.notes.contains { if case .hazard(let h) = $0 { h.contains("BUG_ON") } else { false } } }
+        // Without the later mappings the unpin finds the page: the second query after it reports nothing.
+        var steps = try Scenario.replay(pinned + queries + "unmap_dma iova=0x400000 size=4K\n")
+        #expect(lastQuery(steps)?.popcount == 0)
+        #expect(!bug(steps.last!))
+        // With them (the middle one the tree's root) it is lost: reported on every query, as on 6.1 and 6.12.
+        steps = try Scenario.replay(pinned + later + queries + "unmap_dma iova=0x400000 size=4K\n")
+        #expect(lastQuery(steps)?.popcount == 1)
+        #expect(bug(steps.last!), "\(steps.last!.notes)")
+        // The device closed instead of unpinning: its close_device unpins the same way, and loses it too.
+        steps = try Scenario.replay(pinned + later + "close fd=5\nunmap_dma iova=0x400000 size=4K\n")
+        #expect(bug(steps.last!), "\(steps.last!.notes)")
+        // A pin the device still holds is released by its dma_unmap: no hazard.
+        steps = try Scenario.replay(pinned + "unmap_dma iova=0x400000 size=4K\n")
+        #expect(!bug(steps.last!), "\(steps.last!.notes)")
+    }
 }

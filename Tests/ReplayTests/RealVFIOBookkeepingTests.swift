@@ -36,11 +36,23 @@ final class ScriptedVFIOHost: VFIOHost {
         let bytes = arg.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
         calls.append((fd, request, bytes))
         if let e = failing[request] { return .failure(PosixError(e)) }
+        if request == cvfio_PIN_IOCTL, let req = arg?.assumingMemoryBound(to: vfiotrace_pin_req.self),
+           req.pointee.op == UInt32(VFIOTRACE_PIN_OP_PIN) {
+            req.pointee.result = Int64(req.pointee.length)  // every page pinned, as vfio_pin_pages does
+        }
         if request == cvfio_GROUP_GET_DEVICE_FD {
             defer { nextFD += 1 }
             return .success(nextFD)
         }
         return .success(0)
+    }
+
+    /// A host whose /dev/vfio/7 is an emulated group holding one mdev.
+    static func withPinningDevice() -> ScriptedVFIOHost {
+        let host = ScriptedVFIOHost()
+        host.kinds = ["/dev/vfio/7": .emulated]
+        host.devicesOfNode = ["/dev/vfio/7": ["83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"]]
+        return host
     }
 
     func groupKind(ofNode node: String) -> GroupKind { kinds[node] ?? .unknown }
@@ -198,15 +210,8 @@ struct RealVFIOBookkeepingTests {
 
     @Test("a pin whose page reaches a mapping from below is not sent to the kernel (it crashes it); other unaligned pins are")
     func pinBelowRefused() throws {
-        let host = ScriptedVFIOHost()
-        host.kinds = ["/dev/vfio/7": .emulated]
-        host.devicesOfNode = ["/dev/vfio/7": ["83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"]]
-        let events = try TextParser.parse("""
-        open /dev/vfio/vfio -> 3
-        open /dev/vfio/20 -> 4
-        group_set_container kind=emulated -> ok
-        set_iommu TYPE1v2 -> ok
-        group_get_device_fd name="x" -> 5
+        let host = ScriptedVFIOHost.withPinningDevice()
+        let events = try TextParser.parse(Scenario.emulated + """
         map_dma iova=0x1c000 size=8K -> ok
         pin group=20 iova=0x1b100 -> 1
         pin group=20 iova=0x1c100 -> 1
@@ -219,5 +224,30 @@ struct RealVFIOBookkeepingTests {
         #expect(refused(notes[6]), "\(notes[6])")
         #expect(!refused(notes[7]) && !refused(notes[8]), "inside the mapping, and aligned: sent (\(notes[7]), \(notes[8]))")
         #expect(host.calls.filter { $0.request == cvfio_PIN_IOCTL }.count == 2)
+    }
+
+    @Test("a MAP starting inside the page of a held unaligned pin is not sent (the pin's unpin would be lost and crash the kernel); after the unpin, the close or an UNMAP of its mapping it is")
+    func mapOverHeldPinRefused() throws {
+        let host = ScriptedVFIOHost.withPinningDevice()
+        let setup = Scenario.emulated + """
+        map_dma iova=0x400000 size=4K -> ok
+        pin group=20 iova=0x400100 -> 1
+
+        """
+        func refused(_ n: [BackendNote]) -> Bool { n.contains { if case .notReplayed(let w) = $0 { w.contains("unpin would be lost") } else { false } } }
+        func run(_ tail: String) throws -> [[BackendNote]] {
+            let events = try TextParser.parse(setup + tail).1
+            let backend = RealVFIOBackend(groups: ["/dev/vfio/7"], traceKinds: RealVFIOBackend.traceGroupKinds(events), host: host)
+            return events.map { backend.perform($0).notes }
+        }
+        let held = try run("map_dma iova=0x401000 size=4K -> ok\nmap_dma iova=0x402000 size=4K -> ok\nmap_dma iova=0x400800 size=4K -> EEXIST\n")
+        #expect(refused(held[7]), "starts inside the pin's page: \(held[7])")
+        #expect(!refused(held[8]) && !refused(held[9]), "past the page, and overlapping the pin's own mapping (EEXIST): sent")
+        for release in ["unpin group=20 iova=0x400100\n", "close fd=5\n", "unmap_dma iova=0x400000 size=4K -> ok\n"] {
+            let after = try run(release + "map_dma iova=0x401000 size=4K -> ok\n")
+            #expect(!refused(after[8]), "after \(release): \(after[8])")
+        }
+        let aligned = try run("pin group=20 iova=0x400000 -> 1\nunpin group=20 iova=0x400000\nmap_dma iova=0x401000 size=4K -> ok\n")
+        #expect(refused(aligned[9]), "an aligned unpin does not release the unaligned pin: \(aligned[9])")
     }
 }

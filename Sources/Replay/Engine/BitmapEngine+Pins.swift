@@ -26,10 +26,7 @@ extension BitmapEngine {
         // On an error the pages this call pinned are unpinned again, found
         // anew page by page as the kernel's unwind does; bits stay set.
         func unwind(_ done: UInt64, _ e: LinuxErrno) -> CallResult {
-            for j in 0..<done {
-                let iova = x.iova &+ j * page
-                if let m = t.mappings.kernelFind(iova, iova &+ (page - 1)) { unpinOne(m, iova, by: x.group) }
-            }
+            for j in 0..<done { kernelUnpin(t, x.iova &+ j * page) }
             return .error(e)
         }
         for i in 0..<UInt64(x.npage) {
@@ -54,19 +51,20 @@ extension BitmapEngine {
             }
             if let refs = m.pinned[iova] {
                 m.pinned[iova] = refs + 1
-                m.pinnedBy[iova, default: [:]][x.group, default: 0] += 1
                 continue
             }
             guard m.vaddr.pointerClass == .valid || (m.vaddr.pointerClass == .readOnly && x.prot & 2 == 0) else {
                 return unwind(i, .EFAULT)
             }
             m.pinned[iova] = 1
-            m.pinnedBy[iova] = [x.group: 1]
             if t.tracking && iova >= m.iova { m.bitmap?.setBit((iova - m.iova) >> t.pgshift) }
         }
-        if let g = groups[x.group], !g.pinnedScope {
-            g.pinnedScope = true
-            t.nonPinnedGroups -= 1
+        if let g = groups[x.group] {
+            for i in 0..<UInt64(x.npage) { g.driverPins[x.iova &+ i * page, default: 0] += 1 }
+            if !g.pinnedScope {
+                g.pinnedScope = true
+                t.nonPinnedGroups -= 1
+            }
         }
         return .ok(Int64(x.npage))
     }
@@ -76,15 +74,24 @@ extension BitmapEngine {
         "a page pinned below the mapping at 0x\(String(m.iova, radix: 16)) while tracking: bitmap_set() takes (iova - dma->iova) >> pgshift as an unsigned int, 0xffffffff, and writes 512 MiB past the mapping's dirty bitmap (kernel oops in vfio_iommu_type1_pin_pages on Debian 6.1 and 6.12; silent corruption where memory is there)"
     }
 
-    /// One reference dropped (the kernel's count is the page's, whoever
-    /// pinned it; the group's own share goes first).
-    private func unpinOne(_ m: DMAMapping, _ iova: UInt64, by group: UInt32) {
-        guard let refs = m.pinned[iova] else { return }
+    /// `vfio_unpin_page_external` for one page of a `vfio_unpin_pages`:
+    /// the mapping is found anew, `vfio_find_dma(iova, PAGE_SIZE)`, and a
+    /// reference is dropped only if that mapping holds the page. A page
+    /// overlapping two mappings (an unaligned pin near a mapping's end, the
+    /// next mapping made later inside the same page) can be looked for in
+    /// the other one and not found: nothing is unpinned, silently, and the
+    /// holding mapping keeps it (vfiotrace fuzz's long run on 6.1 and 6.12;
+    /// scripts/lab/pin-lost-to-later-mapping).
+    func kernelUnpin(_ t: Type1State, _ iova: UInt64) {
+        guard let m = t.mappings.kernelFind(iova, iova &+ (host.pageSize - 1)), let refs = m.pinned[iova] else { return }
         m.pinned[iova] = refs > 1 ? refs - 1 : nil
-        guard refs > 1, var by = m.pinnedBy[iova] else { m.pinnedBy[iova] = nil; return }
-        let who = by[group] != nil ? group : by.keys.min()!
-        by[who] = by[who]! > 1 ? by[who]! - 1 : nil
-        m.pinnedBy[iova] = by
+    }
+
+    /// The driver's own unpin of `iova`, `count` times: its list forgets
+    /// the page, whatever the kernel finds.
+    private func driverUnpin(_ g: GroupState, _ t: Type1State, _ iova: UInt64, count: UInt32) {
+        for _ in 0..<count { kernelUnpin(t, iova) }
+        if let held = g.driverPins[iova] { g.driverPins[iova] = held > count ? held - count : nil }
     }
 
     /// A pinning device closed: its driver's `close_device` unpins every
@@ -93,12 +100,19 @@ extension BitmapEngine {
     /// unmap those pages otherwise). In a `record --pins` recording these
     /// unpins follow the close; replayed, they find nothing left to unpin.
     func releasePins(of group: GroupState) {
+        defer { group.driverPins = [:] }
         guard group.isEmulated, let t = group.container?.iommu else { return }
-        for m in t.mappings.all where !m.pinnedBy.isEmpty {
-            for (iova, by) in m.pinnedBy {
-                guard let n = by[group.number] else { continue }
-                for _ in 0..<n { unpinOne(m, iova, by: group.number) }
-            }
+        for (iova, n) in group.driverPins.sorted(by: { $0.key < $1.key }) { driverUnpin(group, t, iova, count: n) }
+    }
+
+    /// `vfio_notify_dma_unmap(iommu, dma->iova, dma->size)` before an
+    /// UNMAP removes mapping `m` while it holds pins: every open pinning
+    /// device of the container is asked to release what it holds in that
+    /// range (its `dma_unmap`), and does, through `vfio_unpin_pages`.
+    func notifyDMAUnmap(_ m: DMAMapping, _ t: Type1State) {
+        for g in t.groups where g.isEmulated && g.deviceFDs > 0 && !g.driverPins.isEmpty {
+            let inRange = g.driverPins.filter { $0.key >= m.iova && $0.key <= m.last }
+            for (iova, n) in inRange.sorted(by: { $0.key < $1.key }) { driverUnpin(g, t, iova, count: n) }
         }
     }
 
@@ -120,10 +134,11 @@ extension BitmapEngine {
 
     private func unpinPages(_ t: Type1State, _ x: Unpin) -> UInt32 {
         let page = host.pageSize
+        let g = groups[x.group]
         for i in 0..<x.npage {
             let iova = x.iova &+ UInt64(i) * page
-            guard let m = t.mappings.kernelFind(iova, iova &+ (page - 1)) else { return i }
-            unpinOne(m, iova, by: x.group)
+            guard t.mappings.kernelFind(iova, iova &+ (page - 1)) != nil else { return i }
+            if let g { driverUnpin(g, t, iova, count: 1) } else { kernelUnpin(t, iova) }
         }
         return x.npage
     }

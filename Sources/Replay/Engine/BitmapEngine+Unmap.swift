@@ -155,16 +155,22 @@ extension BitmapEngine {
     /// then its bits go to the caller's bitmap. False on a fault.
     private func releaseForUnmap(_ m: DMAMapping, _ t: Type1State, _ x: UnmapDMA, report: Bool,
                                  buffer: inout UserBitmapBuffer?) -> Bool {
-        // The vendor driver is told to unpin [dma->iova, +size) (its
-        // dma_unmap); a page pinned below the mapping (BitmapEngine.pin) is
-        // outside that range, stays in dma->pfn_list, and vfio_dma_do_unmap
-        // retries until BUG_ON(++retries > 10): a kernel BUG on 6.1 and
-        // 6.12 in the lab (vfiotrace fuzz's long run, both guests).
-        if m.pinned.keys.contains(where: { $0 < m.iova }) {
-            notes.append(.hazard("UNMAP of the mapping at 0x\(String(m.iova, radix: 16)) holding a page pinned below it: the device's dma_unmap cannot release it, and vfio_dma_do_unmap's retries end in BUG_ON (kernel BUG at vfio_iommu_type1.c)"))
+        // The vendor drivers are told to unpin [dma->iova, +size) (their
+        // dma_unmap), and unpin what they hold there. A page the kernel
+        // still holds after that -- pinned below the mapping
+        // (BitmapEngine.pin), outside the range; or one a driver's unpin
+        // looked for in another mapping (kernelUnpin), which it no longer
+        // holds; or one whose device is closed -- stays in dma->pfn_list,
+        // and vfio_dma_do_unmap retries until BUG_ON(++retries > 10): a
+        // kernel BUG on 6.1 and 6.12 in the lab (vfiotrace fuzz's long runs,
+        // both guests; scripts/lab/pin-lost-to-later-mapping --unmap).
+        if !m.pinned.isEmpty { notifyDMAUnmap(m, t) }
+        if let stuck = m.pinned.keys.min() {
+            let why = stuck < m.iova ? "pinned below it, outside the range the device is asked to release"
+                : "that no open device holds any more (a device's unpin looked for it in another mapping its page overlaps, or the device is closed)"
+            notes.append(.hazard("UNMAP of the mapping at 0x\(String(m.iova, radix: 16)) holding page 0x\(String(stuck, radix: 16)) \(why): vfio_dma_do_unmap's retries end in BUG_ON (kernel BUG at vfio_iommu_type1.c)"))
         }
         m.pinned.removeAll()
-        m.pinnedBy.removeAll()
         guard report else { return true }
         let base = profile.queryRange == .exactSingleMapping ? m.iova : x.iova
         return writeUserBitmap(m, t, base: base, into: &buffer!)

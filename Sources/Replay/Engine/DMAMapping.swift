@@ -11,11 +11,9 @@ final class DMAMapping {
     /// with a non-pinned group attached this makes queries report every page.
     var iommuMapped: Bool
     /// `pfn_list`: pages pinned by an emulated device, by IOVA, with their
-    /// reference counts.
+    /// reference counts. Who holds them is the drivers' business
+    /// (``GroupState/driverPins``): the kernel only counts.
     var pinned: [UInt64: UInt32] = [:]
-    /// Of those references, how many each group's device holds: what its
-    /// driver unpins when the device closes (see `BitmapEngine.close`).
-    var pinnedBy: [UInt64: [UInt32: UInt32]] = [:]
     /// Allocated only while tracking (`vfio_dma_bitmap_alloc`).
     var bitmap: DMABitmap?
 

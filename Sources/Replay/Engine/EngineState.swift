@@ -20,6 +20,15 @@ final class GroupState {
     var pinnedScope = false
     /// Attached to the container's type1 IOMMU (after SET_IOMMU).
     var attached = false
+    /// What the group's pinning driver believes it holds, by IOVA: its own
+    /// list (the vfiotrace_pin device keeps one), counted up by each page
+    /// of its successful `vfio_pin_pages` and down by its `vfio_unpin_pages`
+    /// whatever the kernel found. It unpins these when its device closes
+    /// (`close_device`) and, those in the range, when the type1 driver asks
+    /// (`dma_unmap`). The kernel finds each page anew for the unpin, so a
+    /// page can be released from another mapping than the one holding it
+    /// (``BitmapEngine/kernelUnpin(_:_:)``).
+    var driverPins: [UInt64: UInt32] = [:]
 
     init(number: UInt32) { self.number = number }
 

@@ -48,6 +48,11 @@ public final class RealVFIOBackend: Backend {
     /// Trace group fd → the kind of the real group it was opened as (read
     /// from sysfs once, at the open).
     private var kindOfFD: [Int32: GroupKind] = [:]
+    /// Pages a pinning device holds at an unaligned IOVA, each with its
+    /// trace group: kept from a successful pin until the device unpins it,
+    /// is closed, or an UNMAP over the IOVA makes its dma_unmap release it
+    /// (see ``lostPinRefusal(_:)``).
+    private var unalignedPins: [UInt64: UInt32] = [:]
 
     public var name: String { "vfio:\(kernelRelease)" }
 
@@ -82,6 +87,7 @@ public final class RealVFIOBackend: Backend {
         iommuSet = []
         containerOfGroup = [:]
         kindOfFD = [:]
+        unalignedPins = [:]
     }
 
     /// Whether the container behind trace fd `c` has an IOMMU domain: an
@@ -141,6 +147,39 @@ public final class RealVFIOBackend: Backend {
         return nil
     }
 
+    /// Why a MAP_DMA is not sent to the kernel: it would start inside the
+    /// page of a pin the device holds at an unaligned IOVA, in the mapping
+    /// that ends in that page. That page then overlaps two mappings, and
+    /// when the device unpins it, vfio_unpin_pages looks for it again with
+    /// vfio_find_dma(iova, PAGE_SIZE), may meet the new mapping (whichever
+    /// the rb-tree walk reaches first), and unpins nothing: the first
+    /// mapping keeps the page forever, reports it on every query, warns in
+    /// vfio_remove_dma at the container's release and crashes in
+    /// vfio_dma_do_unmap's BUG_ON when unmapped (6.1 and 6.12;
+    /// scripts/lab/pin-lost-to-later-mapping; README, "A kernel bug"). A
+    /// MAP the kernel refuses anyway (it overlaps a live mapping of its
+    /// container: EEXIST) is sent.
+    private func lostPinRefusal(_ x: MapDMA) -> String? {
+        let page: UInt64 = 4096
+        guard !unalignedPins.isEmpty, x.flags & VFIOUAPI.mapFlagVAddr == 0, x.size > 0 else { return nil }
+        let end = x.iova.addingReportingOverflow(x.size)
+        let last = end.overflow ? UInt64.max : end.partialValue &- 1
+        if let live = mappings[x.fd], live.contains(where: { $0.key <= last && x.iova <= $0.key &+ ($0.value.size &- 1) }) { return nil }
+        guard let (pin, group) = unalignedPins.first(where: { x.iova > $0.key && x.iova - $0.key < page }) else { return nil }
+        return "map at 0x\(String(x.iova, radix: 16)) starts inside the page of the pin at 0x\(String(pin, radix: 16)) that group \(group)'s device holds: its unpin would be lost, which crashes the kernel (a pin lost to a later mapping; README, \"A kernel bug\")"
+    }
+
+    /// Keeps ``unalignedPins`` in step with a pin request the device ran.
+    private func notePins(_ group: UInt32, iova: UInt64, npage: UInt32, pinned: Bool) {
+        let page: UInt64 = 4096
+        guard iova % page != 0, npage <= 512 else { return }
+        for i in 0..<UInt64(npage) {
+            let (p, o) = iova.addingReportingOverflow(i * page)
+            if o { break }
+            if pinned { unalignedPins[p] = group } else { unalignedPins[p] = nil }
+        }
+    }
+
     /// The real node for trace group `n`: its binding, or the next unused
     /// group. Nil when none is left (the event is not replayed).
     private func realGroup(_ n: UInt32) -> String? {
@@ -181,6 +220,11 @@ public final class RealVFIOBackend: Backend {
         if case .pin(var x) = event.body, let why = pinBelowMappingRefusal(x) {
             x.result = nil
             e.body = .pin(x)
+            return Performed(e, notes: [.notReplayed(why)])
+        }
+        if case .mapDMA(var x) = event.body, let why = lostPinRefusal(x) {
+            x.result = nil
+            e.body = .mapDMA(x)
             return Performed(e, notes: [.notReplayed(why)])
         }
         if let why = pinBudgetRefusal(event) {
@@ -224,6 +268,11 @@ public final class RealVFIOBackend: Backend {
         case .close(var x):
             if let real = fds.removeValue(forKey: x.fd) {
                 x.result = host.close(real).map { .error($0.code) } ?? .ok(0)
+                // A pinning device's close_device unpins what it holds.
+                if let group = deviceOfGroup.first(where: { $0.value == real })?.key {
+                    deviceOfGroup[group] = nil
+                    unalignedPins = unalignedPins.filter { $0.value != group }
+                }
                 mappings[x.fd] = nil
                 if x.result == .ok(0) {
                     // A container's groups are detached with it; a group
@@ -301,11 +350,14 @@ public final class RealVFIOBackend: Backend {
             e.body = .groupGetDeviceFD(x)
         case .pin(var x):
             x.result = pinDevice(x.group, op: UInt32(VFIOTRACE_PIN_OP_PIN), iova: x.iova, length: UInt64(x.npage), prot: x.prot, &notes)
+            if case .ok(let n)? = x.result, n > 0 { notePins(x.group, iova: x.iova, npage: x.npage, pinned: true) }
             e.body = .pin(x)
         case .unpin(var x):
             // vfio_unpin_pages returns nothing (6.0+); the device unpins
             // only pages it pinned.
-            _ = pinDevice(x.group, op: UInt32(VFIOTRACE_PIN_OP_UNPIN), iova: x.iova, length: UInt64(x.npage), prot: 0, &notes)
+            if pinDevice(x.group, op: UInt32(VFIOTRACE_PIN_OP_UNPIN), iova: x.iova, length: UInt64(x.npage), prot: 0, &notes) != nil {
+                notePins(x.group, iova: x.iova, npage: x.npage, pinned: false)
+            }
             x.result = nil
             e.body = .unpin(x)
         case .dmaRW(var x):
@@ -408,16 +460,22 @@ public final class RealVFIOBackend: Backend {
     }
 
     /// Drops the memory of mappings an UNMAP removed (whole mappings that
-    /// start in the range; ALL: every one).
+    /// start in the range; ALL: every one), and the unaligned pins the
+    /// devices' dma_unmap released with them (those in a removed mapping).
     private func releaseMappings(_ x: UnmapDMA) {
         guard var m = mappings[x.fd] else { return }
+        let removed: [UInt64: (size: UInt64, region: UserRegion)]
         if x.flags & VFIOUAPI.unmapFlagAll != 0 {
-            m = [:]
+            (removed, m) = (m, [:])
         } else {
             let last = x.iova &+ (x.size &- 1)
+            removed = m.filter { $0.key >= x.iova && $0.key <= last }
             m = m.filter { !($0.key >= x.iova && $0.key <= last) }
         }
         mappings[x.fd] = m
+        if !unalignedPins.isEmpty {
+            unalignedPins = unalignedPins.filter { p in !removed.contains { p.key >= $0.key && p.key - $0.key < $0.value.size } }
+        }
     }
 
     private func dirtyPages(_ x: DirtyPages, _ notes: inout [BackendNote]) -> (CallResult?, BitmapBytes?) {
