@@ -26,7 +26,9 @@ let package = Package(
         // <linux/vfio.h> layouts and request numbers, plus fixed-signature
         // wrappers for the variadic calls Swift cannot make (ioctl).
         .target(name: "CVFIO", path: "Sources/CVFIO"),
-        .target(name: "Trace", dependencies: ["CZstd"]),
+        // CRC-32C with the CPU's instruction (SSE4.2, Armv8 CRC).
+        .target(name: "CChecksum", path: "Sources/CChecksum"),
+        .target(name: "Trace", dependencies: ["CZstd", "CChecksum"]),
         // ptrace, seccomp-bpf and process_vm_readv with fixed signatures.
         .target(name: "CRecord", path: "Sources/CRecord"),
         .target(name: "Record", dependencies: ["Trace", "CRecord", "CVFIO"]),

@@ -12,18 +12,44 @@ public struct ByteWriter: Sendable {
     public mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
 
     /// Unsigned LEB128.
+    @inline(__always)
     public mutating func varint(_ v: UInt64) {
+        if v < 0x80 { bytes.append(UInt8(truncatingIfNeeded: v)); return }
+        longVarint(v)
+    }
+
+    /// A varint of two bytes or more, built in registers and appended at once.
+    @inline(never)
+    private mutating func longVarint(_ v: UInt64) {
         var v = v
+        var low: UInt64 = 0, high: UInt16 = 0
+        var n = 0
         while v >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            let b = (v & 0x7F) | 0x80
+            if n < 8 { low |= b << (8 * UInt64(n)) } else { high |= UInt16(b) << (8 * UInt16(n - 8)) }
+            n += 1
             v >>= 7
         }
-        bytes.append(UInt8(v))
+        if n < 8 { low |= v << (8 * UInt64(n)) } else { high |= UInt16(v) << (8 * UInt16(n - 8)) }
+        n += 1
+        var packed = (low.littleEndian, high.littleEndian)
+        withUnsafeBytes(of: &packed) { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
     }
 
     /// Zig-zag signed varint.
     public mutating func svarint(_ v: Int64) {
         varint(UInt64(bitPattern: (v << 1) ^ (v >> 63)))
+    }
+
+    /// Fills in the one-byte placeholder at `at` with the length, as a
+    /// varint, of everything written after it, widening it (moving the
+    /// bytes after it) when the length needs more than one byte.
+    public mutating func patchLength(at: Int) {
+        let length = UInt64(bytes.count - at - 1)
+        if length < 0x80 { bytes[at] = UInt8(length); return }
+        var encoded = ByteWriter(capacity: 10)
+        encoded.varint(length)
+        bytes.replaceSubrange(at...at, with: encoded.bytes)
     }
 
     public mutating func blob<C: Collection>(_ b: C) where C.Element == UInt8 {
@@ -87,7 +113,18 @@ public struct ByteReader {
         return v
     }
 
+    @inline(__always)
     public mutating func varint() throws(DecodeError) -> UInt64 {
+        // One byte: the common case (deltas, group numbers, counts).
+        if offset < bytes.count {
+            let b = bytes[offset]
+            if b < 0x80 { offset += 1; return UInt64(b) }
+        }
+        return try longVarint()
+    }
+
+    @inline(never)
+    private mutating func longVarint() throws(DecodeError) -> UInt64 {
         var v: UInt64 = 0
         var shift: UInt64 = 0
         let start = offset

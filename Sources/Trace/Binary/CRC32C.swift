@@ -1,5 +1,8 @@
+import CChecksum
+
 /// CRC-32C (Castagnoli), the checksum of the trace header, of each frame's
-/// records and of the seek index. Table-driven, slicing-by-8.
+/// records and of the seek index: the CPU's instruction where there is one
+/// (Sources/CChecksum), else table-driven, slicing-by-8.
 public enum CRC32C {
     private static let tables: [[UInt32]] = {
         var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
@@ -14,7 +17,17 @@ public enum CRC32C {
         return t
     }()
 
+    /// Whether this CPU has a CRC-32C instruction (checked once).
+    public static let hardwareAvailable: Bool = vt_crc32c_hw_available() != 0
+
     public static func checksum(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
+        guard hardwareAvailable, let base = bytes.baseAddress else { return tableChecksum(bytes, seed: seed) }
+        return ~vt_crc32c_hw(~seed, base, bytes.count)
+    }
+
+    /// The table-driven computation: the fallback without the instruction,
+    /// and the reference the tests hold the instruction's result to.
+    public static func tableChecksum(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
         var crc = ~seed
         var i = 0
         let n = bytes.count

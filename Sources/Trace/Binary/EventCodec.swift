@@ -25,17 +25,22 @@ public struct EventCodec: Sendable {
 
     // MARK: Encoding
 
+    /// Appends the event's record to `out`. The payload is written in
+    /// place after a one-byte length that is widened afterwards in the rare
+    /// case the payload reaches 128 bytes, so a record costs no buffer of
+    /// its own.
     public mutating func encode(_ event: Event, into out: inout ByteWriter) {
-        var w = ByteWriter(capacity: 48)
-        w.svarint(Int64(bitPattern: event.seq &- (prevSeq &+ 1)))
-        w.svarint(Int64(bitPattern: event.time &- prevTime))
-        w.varint(event.tid == prevTid ? 0 : UInt64(event.tid) + 1)
+        out.u8(event.body.recordType.rawValue)
+        let lengthAt = out.bytes.count
+        out.u8(0)
+        out.svarint(Int64(bitPattern: event.seq &- (prevSeq &+ 1)))
+        out.svarint(Int64(bitPattern: event.time &- prevTime))
+        out.varint(event.tid == prevTid ? 0 : UInt64(event.tid) + 1)
         prevSeq = event.seq
         prevTime = event.time
         prevTid = event.tid
-        Self.encodeBody(event.body, into: &w)
-        out.u8(event.body.recordType.rawValue)
-        out.blob(w.bytes)
+        Self.encodeBody(event.body, into: &out)
+        out.patchLength(at: lengthAt)
     }
 
     static func encode(_ r: CallResult?, into w: inout ByteWriter) {

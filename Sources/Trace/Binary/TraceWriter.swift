@@ -38,17 +38,34 @@ public final class TraceWriter {
     public let options: Options
     private let fd: Int32
     private let compressor: ZstdCompressor
-    private var frame = ByteWriter(capacity: 1 << 16)
-    private var codec = EventCodec()
-    private var frameRecords = 0
+    /// The frame being collected (its records and their delta state) and
+    /// the counts, in one stored property so that an append is one
+    /// exclusive access to the writer.
+    private struct OpenFrame {
+        var bytes = ByteWriter(capacity: 1 << 16)
+        var codec = EventCodec()
+        var records = 0
+        var events: UInt64 = 0
+        var rawBytes: UInt64 = 0
+
+        mutating func append(_ event: Event) {
+            let before = bytes.bytes.count
+            codec.encode(event, into: &bytes)
+            records += 1
+            events += 1
+            rawBytes &+= UInt64(bytes.bytes.count - before)
+        }
+    }
+    private var frame = OpenFrame()
+    private var frameRecords: Int { frame.records }
     private var frameOpenedAt: UInt64 = 0
     private var fileOffset: Int = 0
     private var index = SeekIndex()
     private var closed = false
     /// Events written so far (including those in the open frame).
-    public private(set) var eventCount: UInt64 = 0
+    public var eventCount: UInt64 { frame.events }
     /// Bytes of uncompressed records written (for compression statistics).
-    public private(set) var rawBytes: UInt64 = 0
+    public var rawBytes: UInt64 { frame.rawBytes }
 
     public convenience init(path: String, header: TraceHeader, options: Options = Options()) throws(TraceError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -89,13 +106,16 @@ public final class TraceWriter {
 
     public func append(_ event: Event) throws(TraceError) {
         precondition(!closed, "append after close")
-        if frameRecords == 0 { frameOpenedAt = Self.monotonicNow() }
-        let before = frame.bytes.count
-        codec.encode(event, into: &frame)
-        rawBytes += UInt64(frame.bytes.count - before)
-        frameRecords += 1
-        eventCount += 1
-        if frame.bytes.count >= options.frameBytes { try flush() } else { try flushIfDue() }
+        if frame.records == 0 { frameOpenedAt = Self.monotonicNow() }
+        frame.append(event)
+        if frame.bytes.bytes.count >= options.frameBytes {
+            try flush()
+        } else if frame.records & 255 == 0 {
+            // The clock is read every 256 records, not every record: a
+            // writer with a quiet stream (the recorder) calls flushIfDue()
+            // itself when idle.
+            try flushIfDue()
+        }
     }
 
     /// Closes the open frame if it has been open longer than the interval.
@@ -109,17 +129,17 @@ public final class TraceWriter {
         guard frameRecords > 0 else { return }
         var end = ByteWriter()
         end.varint(UInt64(frameRecords))
-        end.u32(CRC32C.checksum(frame.bytes))
-        frame.u8(RecordType.frameEnd.rawValue)
-        frame.blob(end.bytes)
-        let compressed = try compressor.compressFrame(frame.bytes)
+        end.u32(CRC32C.checksum(frame.bytes.bytes))
+        frame.bytes.u8(RecordType.frameEnd.rawValue)
+        frame.bytes.blob(end.bytes)
+        let compressed = try compressor.compressFrame(frame.bytes.bytes)
         let first = eventCount - UInt64(frameRecords)
         index.entries.append(SeekIndex.Entry(offset: UInt64(fileOffset), compressedSize: UInt32(compressed.count),
-                                             contentSize: UInt32(frame.bytes.count), firstEvent: first,
+                                             contentSize: UInt32(frame.bytes.bytes.count), firstEvent: first,
                                              eventCount: UInt32(frameRecords), crc: CRC32C.checksum(compressed)))
-        frame.bytes.removeAll(keepingCapacity: frame.bytes.capacity <= 4 << 20)
-        frameRecords = 0
-        codec.reset()
+        frame.bytes.bytes.removeAll(keepingCapacity: frame.bytes.bytes.capacity <= 4 << 20)
+        frame.records = 0
+        frame.codec.reset()
         try writeAll(compressed)
         if options.syncEachFrame { _ = fdatasync(fd) }
     }

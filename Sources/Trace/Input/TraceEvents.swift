@@ -45,10 +45,13 @@ public struct TraceEvents {
     /// The next event, or nil at the end of the file.
     public mutating func next() throws(TraceError) -> Event? {
         while true {
-            if var records = frame {
-                while let (e, position) = records.next() {
-                    if frameStart + UInt64(position) >= from { frame = records; return e }
+            if frame != nil {
+                // Decoded in place: copying the records' state out of the
+                // optional and back would cost a copy per event.
+                while let (e, position) = frame!.next() {
+                    if frameStart + UInt64(position) >= from { return e }
                 }
+                let records = frame!
                 frameStart += UInt64(records.recordCount)
                 frame = nil
                 if let d = records.damage {

@@ -74,16 +74,20 @@ public enum GroupKind: UInt8, Sendable, CaseIterable {
     }
 }
 
+/// The cases whose payloads are large (over 40 bytes: queries, unmaps,
+/// maps, GET_INFO, raw ioctls) are `indirect`, boxed once when built, so
+/// that an event, copied at every stage of decoding and replay, stays small
+/// (64 bytes, not 168) for the common kernel events, which are not.
 public enum EventBody: Equatable, Hashable, Sendable {
     case open(Open)
     case close(Close)
     case getAPIVersion(GetAPIVersion)
     case checkExtension(CheckExtension)
     case setIOMMU(SetIOMMU)
-    case getInfo(GetInfo)
-    case mapDMA(MapDMA)
-    case unmapDMA(UnmapDMA)
-    case dirtyPages(DirtyPages)
+    indirect case getInfo(GetInfo)
+    indirect case mapDMA(MapDMA)
+    indirect case unmapDMA(UnmapDMA)
+    indirect case dirtyPages(DirtyPages)
     case groupGetStatus(GroupGetStatus)
     case groupSetContainer(GroupSetContainer)
     case groupUnsetContainer(GroupUnsetContainer)
@@ -91,7 +95,7 @@ public enum EventBody: Equatable, Hashable, Sendable {
     case pin(Pin)
     case unpin(Unpin)
     case dmaRW(DMARW)
-    case rawIoctl(RawIoctl)
+    indirect case rawIoctl(RawIoctl)
     case marker(Marker)
     case loss(Loss)
 }
