@@ -71,6 +71,11 @@ struct ConformCommand: ParsableCommand {
             completion: .file(extensions: ["vft", "vfs"]))
     var client: String?
 
+    @Option(help: "Colour the verdicts: auto (on a terminal, unless NO_COLOR is set or TERM=dumb), always, never.")
+    var color: ColorChoice = .auto
+
+    @OptionGroup var progressOptions: ProgressOptions
+
     func run() throws {
         if let client { return try runClient(client) }
         let (dir, catalogue) = try loadRuleCatalogue(corpus)
@@ -79,21 +84,28 @@ struct ConformCommand: ParsableCommand {
         if let shard { selected = shard.select(selected) }
         let targets = try backend.conformTargets(host: try host.described() ?? HostModel())
         var runs: [TargetResults] = []
+        // Rules × profiles: one meter over every target.
+        var progress = progressOptions.meter(targets.count > 1 ? "conform \(targets.count) profiles" : "conform \(targets.first?.name ?? "")",
+                                             unit: "rule runs", total: UInt64(selected.count * targets.count))
+        var done: UInt64 = 0
         for t in targets {
-            var progress = Progress(label: "conform \(t.name)", total: UInt64(selected.count))
             var results: [RuleResult] = []
-            for (k, rule) in selected.enumerated() {
+            for rule in selected {
                 let r = ConformRunner.run(rule, on: t)
                 results.append(r)
-                progress.update(UInt64(k + 1) << 12)
+                done += 1
                 // On a real kernel each verdict goes to stderr at once, so a
                 // hang or a crash shows which rule it was.
-                if backend.kind == .kernel { printRaw("conform: \(r.verdict.rawValue) \(rule.id)\n", fd: 2) }
+                if backend.kind == .kernel {
+                    progress.finish()
+                    printRaw("conform: \(r.verdict.rawValue) \(rule.id)\n", fd: 2)
+                }
+                progress.update(done)
             }
-            progress.finish()
             runs.append(TargetResults(target: t.name, results: results))
         }
-        let report = Reporter.render(runs, format: format, color: format == .text && (output ?? "-") == "-" && isatty(1) == 1)
+        progress.finish()
+        let report = Reporter.render(runs, format: format, color: format == .text && ((output ?? "-") == "-" ? color.enabled(forFD: 1) : color == .always))
         if let output, output != "-" {
             try writeTextFile(output, report)
             printRaw(runs.map(\.summary).joined(separator: "\n") + "\n", fd: 1)
@@ -120,7 +132,7 @@ extension ConformCommand {
             throw Failure.trouble("--rules \(rules): no client rule matches (\(ClientRules.all.map(\.rule.id).joined(separator: ", ")))")
         }
         let run = TargetResults(target: "client:\(path)", results: results)
-        let report = Reporter.render([run], format: format, color: format == .text && (output ?? "-") == "-" && isatty(1) == 1)
+        let report = Reporter.render([run], format: format, color: format == .text && ((output ?? "-") == "-" ? color.enabled(forFD: 1) : color == .always))
         if let output, output != "-" {
             try writeTextFile(output, report)
             printRaw(run.summary + "\n", fd: 1)

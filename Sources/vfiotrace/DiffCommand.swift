@@ -30,16 +30,27 @@ struct DiffCommand: ParsableCommand {
 
     @OptionGroup var comparison: ComparisonArguments
 
+    @OptionGroup var progressOptions: ProgressOptions
+
     func run() throws {
         let ia = try openInput(a)
         let ib = try openInput(b)
         var report = DivergenceReport(maxShown: comparison.maxDivergences)
         let d: TraceDiff
+        var progress = progressOptions.meter("diff", total: ia.indexedEventCount)
+        var compared: UInt64 = 0
         do {
-            d = try TraceDiff.compare(ia, ib, options: comparison.options) { step, kind in report.show(step, kind) }
+            d = try TraceDiff.compare(ia, ib, options: comparison.options) { step, kind in
+                compared += 1
+                if kind == .divergent || kind == .outsideMappingsOnly { progress.finish() }
+                report.show(step, kind)
+                progress.update(compared)
+            }
         } catch {
+            progress.finish()
             throw Failure.trouble("\(error)")
         }
+        progress.finish()
         let extra: String? = d.onlyInSecond > 0 ? "\(b) has \(d.onlyInSecond) more events"
             : d.onlyInFirst > 0 ? "\(b) ends \(d.onlyInFirst) events early" : nil
         report.finish(d.summary, extra: extra)

@@ -47,6 +47,8 @@ struct FuzzCommand: ParsableCommand {
 
     @OptionGroup var host: HostOption
 
+    @OptionGroup var progressOptions: ProgressOptions
+
     @Option(help: ArgumentHelp("engine: the reference profile the candidate (--profile) is compared against.", valueName: "profile"))
     var against: Named<KernelProfile>?
 
@@ -127,10 +129,10 @@ struct FuzzCommand: ParsableCommand {
         }
         let total = campaign.seeds.count
         let start = monotonicNanoseconds()
-        var progress = Progress(label: "fuzz \(reference.name) vs \(candidate.name)", total: UInt64(total) << 12)
+        var progress = progressOptions.meter("fuzz \(reference.name) vs \(candidate.name)", unit: "streams", total: UInt64(total))
         let report: FuzzCampaign.Report
         do {
-            report = try campaign.execute { n, _ in progress.update(UInt64(n) << 12) }
+            report = try campaign.execute { n, _ in progress.update(UInt64(n)) }
         } catch {
             progress.finish()
             throw Failure.trouble("fuzz: \(error)")

@@ -38,37 +38,6 @@ func commitOutput(_ out: OutputFile) throws {
     do { try out.commit() } catch { throw Failure.trouble("\(error)") }
 }
 
-/// Whether standard error is a terminal (progress lines go there only then).
-var stderrIsTerminal: Bool { isatty(2) == 1 }
-
-/// A progress line on standard error, redrawn at most every half second.
-struct Progress {
-    let label: String
-    let total: UInt64?
-    private var last: UInt64 = 0
-    private var shown = false
-
-    init(label: String, total: UInt64?) {
-        self.label = label
-        self.total = total
-    }
-
-    mutating func update(_ done: UInt64) {
-        guard stderrIsTerminal, done & 0xFFF == 0 else { return }
-        let now = monotonicNanoseconds()
-        guard now - last >= 500_000_000 else { return }
-        last = now
-        shown = true
-        var s = "\r\(label): \(done) events"
-        if let total, total > 0 { s += " (\(done * 100 / total)%)" }
-        printRaw(s, fd: 2)
-    }
-
-    func finish() {
-        if shown { printRaw("\r\u{1B}[K", fd: 2) }
-    }
-}
-
 func monotonicNanoseconds() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)

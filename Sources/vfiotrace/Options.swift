@@ -2,6 +2,9 @@ import ArgumentParser
 import Conform
 import Replay
 import Trace
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A value the library knows by name: a kernel profile, a profile choice,
 /// a backend. ``Named`` turns it into a command-line argument.
@@ -231,5 +234,24 @@ enum Help {
             joining = !keep && line.last != ":"
         }
         return out.joined(separator: "\n")
+    }
+}
+
+/// `--color auto|always|never`: whether the verdicts are coloured.
+enum ColorChoice: String, CaseIterable, ExpressibleByArgument {
+    case auto, always, never
+
+    /// `auto`: only on a terminal, and not with NO_COLOR set (to anything
+    /// but the empty string, as no-color.org asks) or TERM=dumb. The option
+    /// wins over the environment.
+    func enabled(forFD fd: Int32) -> Bool {
+        switch self {
+        case .always: return true
+        case .never: return false
+        case .auto:
+            if let v = getenv("NO_COLOR"), v.pointee != 0 { return false }
+            if let t = getenv("TERM"), String(cString: t) == "dumb" { return false }
+            return isatty(fd) == 1
+        }
     }
 }

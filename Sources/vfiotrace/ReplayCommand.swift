@@ -61,6 +61,8 @@ struct ReplayCommand: ParsableCommand {
 
     @OptionGroup var host: TraceHostOptions
 
+    @OptionGroup var progressOptions: ProgressOptions
+
     func run() throws {
         let input = try openInput(trace)
         // Written beside the target, in place only when complete.
@@ -95,6 +97,7 @@ struct ReplayCommand: ParsableCommand {
         var report = DivergenceReport(maxShown: comparison.maxDivergences, fd: out?.isStandardOutput == true ? 2 : 1)
         var summary = ReplaySummary(options: comparison.options)
         report.out.line("replaying \(trace) on \(backendObject.name) (\(why))")
+        report.out.flush()
         var writer: TraceWriter? = nil
         if let out {
             var h = header
@@ -102,12 +105,17 @@ struct ReplayCommand: ParsableCommand {
             h.captureMode = "replay:\(backendObject.name)"
             do { writer = try TraceWriter(output: out, header: h) } catch { throw Failure.trouble("\(out.name): \(error)") }
         }
-        var progress = Progress(label: "replay", total: nil)
+        var progress = progressOptions.meter("replay", total: input.indexedEventCount)
+        defer { progress.finish() }
         var events = try inputEvents(input)
+        var done: UInt64 = 0
         while let e = try nextEvent(&events) {
             let step = replayer.step(e)
-            report.show(step, summary.add(step))
-            progress.update(UInt64(summary.events))
+            let kind = summary.add(step)
+            if kind == .divergent || kind == .outsideMappingsOnly { progress.finish() }
+            report.show(step, kind)
+            done += 1
+            progress.update(done)
             if let w = writer, let out {
                 do { try w.append(step.actual) } catch { throw Failure.trouble("\(out.name): \(error)") }
             }

@@ -24,6 +24,8 @@ struct CompileCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The trace file to write (`-`: standard output).")
     var output: String
 
+    @OptionGroup var progressOptions: ProgressOptions
+
     func run() throws {
         // Events go to the writer as they are parsed; the writer opens at the
         // first event, once the !header lines before it are known.
@@ -43,11 +45,17 @@ struct CompileCommand: ParsableCommand {
             do { writer = try TraceWriter(output: out, header: h) } catch { throw Failure.trouble("\(out.name): \(error)") }
             return writer!
         }
+        var progress = progressOptions.meter("compile", total: nil)
+        defer { progress.finish() }
+        var done: UInt64 = 0
         do {
             while let event = try nextEvent(&events) {
                 let w = try open(input.header)
                 do { try w.append(event) } catch { throw Failure.trouble("\(out.name): \(error)") }
+                done += 1
+                progress.update(done)
             }
+            progress.finish()
             do { try open(input.header).close() } catch let f as Failure { throw f } catch { throw Failure.trouble("\(out.name): \(error)") }
             try commitOutput(out)
         } catch {
@@ -57,10 +65,18 @@ struct CompileCommand: ParsableCommand {
     }
 }
 
-/// Opens a trace and walks all of it.
-func scanTrace(_ path: String) throws -> (TraceReader, TraceScan) {
+/// Opens a trace and walks all of it, with a progress line over the
+/// events its index announces.
+func scanTrace(_ path: String, label: String, progress options: ProgressOptions) throws -> (TraceReader, TraceScan) {
     let r = try openTrace(path)
-    do { return (r, try TraceScan.run(r)) } catch { throw Failure.trouble("\(path): \(error)") }
+    var progress = options.meter(label, total: r.storedIndex?.eventCount)
+    defer { progress.finish() }
+    var done: UInt64 = 0
+    do {
+        return (r, try TraceScan.run(r, eachEvent: { _ in done += 1; progress.update(done) }))
+    } catch {
+        throw Failure.trouble("\(path): \(error)")
+    }
 }
 
 struct CatCommand: ParsableCommand {
@@ -90,6 +106,8 @@ struct CatCommand: ParsableCommand {
     @Flag(help: "Leave out the !header lines.")
     var noHeader = false
 
+    @OptionGroup var progressOptions: ProgressOptions
+
     func run() throws {
         let r = try openTrace(trace)
         var out = OutputBuffer()
@@ -100,15 +118,20 @@ struct CatCommand: ParsableCommand {
         if limit == 0 { out.flush(); return }
         var events: TraceEvents
         do { events = try r.events(from: from) } catch { throw Failure.trouble("\(trace): \(error)") }
+        let announced = r.storedIndex.map { min($0.eventCount - min(from, $0.eventCount), limit) }
+        var progress = progressOptions.meter("cat", total: announced)
         do {
             while printed < limit, let e = try events.next() {
                 out.line(printer.line(for: e))
                 printed += 1
+                progress.update(printed)
             }
         } catch {
+            progress.finish()
             out.flush()
             throw Failure.trouble("\(trace): \(error)")
         }
+        progress.finish()
         out.flush()
         if let p = events.problems.first {
             throw Failure.trouble("\(trace): \(p) (printed the \(printed) events before and after it; `vfiotrace verify` for details)")
@@ -126,8 +149,10 @@ struct InfoCommand: ParsableCommand {
     @Argument(help: "The trace to describe.")
     var trace: String
 
+    @OptionGroup var progressOptions: ProgressOptions
+
     func run() throws {
-        let (r, s) = try scanTrace(trace)
+        let (r, s) = try scanTrace(trace, label: "info", progress: progressOptions)
         let h = r.header
         var out = OutputBuffer()
         out.line("file:          \(trace) (\(s.fileSize) bytes)")
@@ -189,8 +214,10 @@ struct VerifyCommand: ParsableCommand {
     @Argument(help: "The trace to check.")
     var trace: String
 
+    @OptionGroup var progressOptions: ProgressOptions
+
     func run() throws {
-        let (_, s) = try scanTrace(trace)
+        let (_, s) = try scanTrace(trace, label: "verify", progress: progressOptions)
         var out = OutputBuffer()
         for p in s.problems { out.line("\(trace): \(p)") }
         switch s.index {

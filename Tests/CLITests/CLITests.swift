@@ -23,14 +23,15 @@ struct CLI {
         var outBytes = Data()
     }
 
-    static func run(_ args: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> Result {
-        try run(args, stdinBytes: stdin.map { Data($0.utf8) }, environment: environment)
+    static func run(_ args: [String], stdin: String? = nil, program: String = binary, environment: [String: String] = [:]) throws -> Result {
+        try run(args, stdinBytes: stdin.map { Data($0.utf8) }, program: program, environment: environment)
     }
 
-    /// `environment` is added to (or overrides) this process's.
-    static func run(_ args: [String], stdinBytes stdin: Data?, environment: [String: String] = [:]) throws -> Result {
+    /// `environment` is added to (or overrides) this process's; `program`
+    /// is vfiotrace unless another is named (a wrapper that runs it).
+    static func run(_ args: [String], stdinBytes stdin: Data?, program: String = binary, environment: [String: String] = [:]) throws -> Result {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
+        p.executableURL = URL(fileURLWithPath: program)
         p.arguments = args
         if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let o = Pipe(), e = Pipe(), i = Pipe()
@@ -45,6 +46,15 @@ struct CLI {
         p.waitUntilExit()
         return Result(code: p.terminationStatus, out: String(decoding: out, as: UTF8.self), err: String(decoding: err, as: UTF8.self),
                       outBytes: out)
+    }
+
+    /// Runs vfiotrace with a pseudo-terminal on its standard streams
+    /// (util-linux `script`); what the terminal showed, carriage returns
+    /// as line ends.
+    static func onTerminal(_ args: [String], environment: [String: String]) throws -> (code: Int32, screen: String) {
+        let quoted = ([binary] + args).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        let r = try run(["-qefc", quoted, "/dev/null"], program: "/usr/bin/script", environment: environment)
+        return (r.code, r.out.replacingOccurrences(of: "\r", with: "\n"))
     }
 
     static func tempDir() -> String {

@@ -111,3 +111,29 @@ struct BisectCLITests {
         }
     }
 }
+
+@Suite("conform: colour")
+struct ConformColourTests {
+    @Test("verdicts are coloured on a terminal only: not with NO_COLOR or TERM=dumb; --color always and never win over both")
+    func colour() throws {
+        let args = ["conform", "--rules", "repop.pinned-every-query"]
+        let escape = "\u{1B}["
+        func screen(_ extra: [String], _ env: [String: String]) throws -> String {
+            let r = try CLI.onTerminal(args + extra, environment: ["CI": "", "TERM": "xterm", "NO_COLOR": ""].merging(env) { $1 })
+            #expect(r.code == 0, "\(r.screen)")
+            return r.screen
+        }
+        let plain = try screen([], [:])
+        #expect(plain.contains(escape + "32mPASS"), "no colour on a terminal: \(plain.debugDescription)")
+        #expect(!(try screen([], ["NO_COLOR": "1"])).contains(escape))
+        #expect(!(try screen([], ["TERM": "dumb"])).contains(escape))
+        #expect(try screen([], ["NO_COLOR": ""]).contains(escape), "an empty NO_COLOR does not count (no-color.org)")
+        #expect(!(try screen(["--color", "never"], [:])).contains(escape))
+        #expect(try screen(["--color", "always"], ["NO_COLOR": "1"]).contains(escape))
+        let piped = try CLI.run(args)
+        #expect(piped.code == 0 && !piped.out.contains(escape), "colour into a pipe")
+        #expect(try CLI.run(args + ["--color", "always"]).out.contains(escape))
+        let bad = try CLI.run(args + ["--color", "sometimes"])
+        #expect(bad.code == 2 && bad.err.contains("'auto', 'always' or 'never'"), "\(bad.err)")
+    }
+}

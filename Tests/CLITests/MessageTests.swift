@@ -109,4 +109,18 @@ struct MessageTests {
             #expect(line.count >= 150, "\(command) at 200 columns, a paragraph broken early:\n\(first)")
         }
     }
+
+    @Test("a named pipe or /dev/stdin is read to its end like `-`, binary or text; a device is refused, naming it")
+    func pipesAndDevices() throws {
+        let dir = CLI.tempDir()
+        let trace = dir + "/b.vft"
+        #expect(try CLI.run(["compile", CLI.packageRoot + "/corpora/basic-tracking.vfs", "-o", trace]).code == 0)
+        let q = { (s: String) in "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let viaStdin = try CLI.run(["-c", "cat \(q(trace)) | \(q(CLI.binary)) verify /dev/stdin"], program: "/bin/bash")
+        #expect(viaStdin.code == 0 && viaStdin.out.contains("/dev/stdin: intact: 19 events"), "\(viaStdin.out)\(viaStdin.err)")
+        let substituted = try CLI.run(["-c", "\(q(CLI.binary)) replay <(\(q(CLI.binary)) cat \(q(trace)))"], program: "/bin/bash")
+        #expect(substituted.code == 0 && substituted.out.contains("19 events, 19 compared, 0 divergent"), "\(substituted.out)\(substituted.err)")
+        let device = try CLI.run(["cat", "/dev/zero"])
+        #expect(device.code == 2 && device.err.contains("/dev/zero: a device"), "\(device.err)")
+    }
 }

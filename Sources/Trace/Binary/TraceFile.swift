@@ -35,6 +35,22 @@ public final class TraceFile {
             close(fd)
             throw .io("cannot read", errno: EISDIR)
         }
+        let kind = st.st_mode & S_IFMT
+        if kind == S_IFCHR || kind == S_IFBLK {
+            // /dev/zero or a disk would be read without end.
+            close(fd)
+            throw .device
+        }
+        if kind != S_IFREG {
+            // A pipe, a FIFO, a socket (`/dev/stdin` from a pipe, `<(...)`):
+            // its size says nothing, so it is read to its end into a
+            // temporary file, as standard input is.
+            defer { close(fd) }
+            let (spooled, size) = try Self.spool(fd, what: "cannot read")
+            self.fd = Self.outOfTheWay(spooled)
+            self.size = size
+            return
+        }
         self.fd = Self.outOfTheWay(fd)
         self.size = Int(st.st_size)
     }
@@ -50,20 +66,26 @@ public final class TraceFile {
             guard fd >= 0 else { throw .io("cannot read standard input", errno: errno) }
             return (fd, Int(st.st_size))
         }
+        return try spool(0, what: "cannot read standard input")
+    }
+
+    /// Everything `source` gives until its end, copied to an unnamed
+    /// temporary file (memory stays constant). Returns that fd and the size.
+    static func spool(_ source: Int32, what: String) throws(TraceError) -> (Int32, Int) {
         let fd = try unnamedTemporaryFile()
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         var size = 0
         while true {
-            let n = buffer.withUnsafeMutableBytes { Posix.read(0, into: $0) }
+            let n = buffer.withUnsafeMutableBytes { Posix.read(source, into: $0) }
             if n < 0 {
                 let e = errno
                 close(fd)
-                throw .io("cannot read standard input", errno: e)
+                throw .io(what, errno: e)
             }
             if n == 0 { break }
             if let e = buffer.withUnsafeBytes({ Posix.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }) {
                 close(fd)
-                throw .io("cannot spool standard input", errno: e)
+                throw .io("cannot spool it to a temporary file", errno: e)
             }
             size += n
         }

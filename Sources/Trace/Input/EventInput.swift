@@ -76,6 +76,11 @@ public final class EventInput {
         return EventInput(path: path, format: .text, header: header, reader: nil, textFile: file)
     }
 
+    /// How many events a binary trace's seek index says it holds (nil for a
+    /// text, or a trace without an intact index). A claim, for progress
+    /// totals only: the events are what the frames hold.
+    public var indexedEventCount: UInt64? { reader?.storedIndex?.eventCount }
+
     /// Whether `file` starts like a binary trace (its header's magic).
     public static func isBinaryTrace(_ file: TraceFile) -> Bool {
         guard file.size >= 4, let m = try? file.u32(at: 0) else { return false }
