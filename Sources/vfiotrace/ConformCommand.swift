@@ -40,9 +40,9 @@ struct ConformCommand: ParsableCommand {
           vfiotrace conform
           vfiotrace conform --profile all
           vfiotrace conform --rules 'repop.*' --format ktap
-          vfiotrace conform --profile 5.8 --format junit --output conform-5.8.xml --shard 2/4
-          vfiotrace conform --backend kernel --group $VFIO_GROUP --group $VFIO_MDEV_GROUP
-          vfiotrace conform --client qemu-migration.vft --format junit --output client.xml
+          vfiotrace conform --profile 5.8 --format junit -o conform-5.8.xml --shard 2/4
+          vfiotrace conform --backend kernel --group /dev/vfio/12 --group /dev/vfio/20
+          vfiotrace conform --client qemu-migration.vft --format junit -o client.xml
 
         Exit codes: 0 every rule PASS, CONF or WARN; 1 some FAIL; 2 some BROK, or trouble.
         """)

@@ -16,7 +16,8 @@ struct DiffCommand: ParsableCommand {
 
         Examples:
           vfiotrace diff recorded-6.1.vft recorded-6.12.vft
-          vfiotrace replay host.vft --profile 5.8 -o r.vft; vfiotrace diff host.vft r.vft
+          vfiotrace replay host.vft --profile 5.8 -o r.vft
+          vfiotrace diff host.vft r.vft
 
         Exit codes: 0 same, 1 divergent, 2 trouble.
         """)

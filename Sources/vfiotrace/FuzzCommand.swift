@@ -35,7 +35,8 @@ struct FuzzCommand: ParsableCommand {
 
         Examples:
           vfiotrace fuzz --against 5.10 --profile latest --streams 200
-          vfiotrace fuzz --backend kernel --group $VFIO_GROUP --group $VFIO_MDEV_GROUP --streams 100 --save found/
+          vfiotrace fuzz --backend kernel --group /dev/vfio/12 --group /dev/vfio/20 \\
+            --streams 100 --save found/
           vfiotrace fuzz --against 5.8 --shard 3/8 --streams 10000 --seed 1000
 
         Exit codes: 0 no divergence, or every one explained by a profile switch; 1 an

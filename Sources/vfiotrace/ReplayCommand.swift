@@ -39,8 +39,10 @@ struct ReplayCommand: ParsableCommand {
         Examples:
           vfiotrace replay corpora/basic-tracking.vfs
           vfiotrace replay host.vft --profile 5.10
-          vfiotrace replay host.vft --profile v16 --output v16.vft && vfiotrace diff host.vft v16.vft
-          vfiotrace replay corpora/basic-tracking.vfs --backend kernel --device 0000:00:03.0 -o real.vft
+          vfiotrace replay host.vft --profile v16 -o v16.vft
+          vfiotrace diff host.vft v16.vft
+          vfiotrace replay corpora/basic-tracking.vfs --backend kernel \\
+            --device 0000:00:03.0 -o real.vft
 
         Exit codes: 0 every outcome matches, 1 divergence, 2 trouble, including events with
         stated outcomes that this backend could not perform (a trace group with no real group

@@ -14,7 +14,8 @@ struct CompileCommand: ParsableCommand {
 
         Examples:
           vfiotrace compile corpora/basic-tracking.vfs -o basic.vft
-          vfiotrace cat recorded.vft > edit.vfs && vfiotrace compile edit.vfs -o edited.vft
+          vfiotrace cat recorded.vft > edit.vfs
+          vfiotrace compile edit.vfs -o edited.vft
         """)
     )
 

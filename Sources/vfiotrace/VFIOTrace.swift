@@ -23,14 +23,14 @@ struct VFIOTrace: ParsableCommand {
           vfiotrace info basic.vft
           vfiotrace verify basic.vft && echo intact
           vfiotrace recover damaged.vft -o saved.vft
-          vfiotrace conform                                  # the rule catalogue on the engine
-          vfiotrace conform --profile all                    # rules x kernel behaviours
+          vfiotrace conform                      # the rule catalogue on the engine
+          vfiotrace conform --profile all        # rules x kernel behaviours
           vfiotrace replay corpora/basic-tracking.vfs --profile 5.10
           vfiotrace diff recorded-6.1.vft recorded-6.12.vft
-          vfiotrace bisect corpora/pinned-scope.vfs          # which kernel line changed it
+          vfiotrace bisect corpora/pinned-scope.vfs   # which kernel changed it
           vfiotrace record -o qemu.vft -- qemu-system-x86_64 ...
-          vfiotrace conform --client qemu.vft                # did the VMM ask what a migration needs?
-          vfiotrace fuzz --against 5.10 --profile latest     # random streams, one profile against another
+          vfiotrace conform --client qemu.vft    # did the VMM ask what it needs?
+          vfiotrace fuzz --against 5.10 --profile latest   # one profile vs another
           vfiotrace profiles --compare 5.10 5.12
 
         Exit codes: 0 success, 1 a check found a difference or damage, 2 bad input
