@@ -23,15 +23,18 @@ struct CLI {
         var outBytes = Data()
     }
 
-    static func run(_ args: [String], stdin: String? = nil, program: String = binary, environment: [String: String] = [:]) throws -> Result {
-        try run(args, stdinBytes: stdin.map { Data($0.utf8) }, program: program, environment: environment)
+    static func run(_ args: [String], stdin: String? = nil, program: String = binary, environment: [String: String] = [:],
+                    directory: String? = nil) throws -> Result {
+        try run(args, stdinBytes: stdin.map { Data($0.utf8) }, program: program, environment: environment, directory: directory)
     }
 
     /// `environment` is added to (or overrides) this process's; `program`
     /// is vfiotrace unless another is named (a wrapper that runs it).
-    static func run(_ args: [String], stdinBytes stdin: Data?, program: String = binary, environment: [String: String] = [:]) throws -> Result {
+    static func run(_ args: [String], stdinBytes stdin: Data?, program: String = binary, environment: [String: String] = [:],
+                    directory: String? = nil) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: program)
+        if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
         p.arguments = args
         if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let o = Pipe(), e = Pipe(), i = Pipe()
