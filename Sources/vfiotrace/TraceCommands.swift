@@ -19,7 +19,7 @@ struct CompileCommand: ParsableCommand {
         """)
     )
 
-    @Argument(help: "The text file to compile ('-' reads standard input).")
+    @Argument(help: "The text file to compile ('-' reads standard input).", completion: .file(extensions: ["vfs"]))
     var scenario: String
 
     @Option(name: .shortAndLong, help: "The trace file to write (`-`: standard output).")
@@ -95,7 +95,7 @@ struct CatCommand: ParsableCommand {
         """)
     )
 
-    @Argument(help: "The trace to print.")
+    @Argument(help: "The trace to print.", completion: .file(extensions: ["vft"]))
     var trace: String
 
     @Option(parsing: .unconditional, help: "First event to print (0-based position in the trace).")
@@ -147,7 +147,7 @@ struct InfoCommand: ParsableCommand {
         discussion: "Example:\n  vfiotrace info trace.vft"
     )
 
-    @Argument(help: "The trace to describe.")
+    @Argument(help: "The trace to describe.", completion: .file(extensions: ["vft"]))
     var trace: String
 
     @OptionGroup var progressOptions: ProgressOptions
@@ -212,7 +212,7 @@ struct VerifyCommand: ParsableCommand {
         """)
     )
 
-    @Argument(help: "The trace to check.")
+    @Argument(help: "The trace to check.", completion: .file(extensions: ["vft"]))
     var trace: String
 
     @OptionGroup var progressOptions: ProgressOptions
@@ -258,7 +258,7 @@ struct RecoverCommand: ParsableCommand {
         """)
     )
 
-    @Argument(help: "The damaged trace.")
+    @Argument(help: "The damaged trace.", completion: .file(extensions: ["vft"]))
     var trace: String
 
     @Option(name: .shortAndLong, help: "Where to write the recovered trace (`-`: standard output; the report then goes to standard error).")
