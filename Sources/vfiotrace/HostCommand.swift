@@ -58,16 +58,37 @@ struct HostCommand: ParsableCommand {
 /// read in one pass without keeping the rest. With `checked`, damage in a
 /// binary trace is an error (else the caller's own pass reports it).
 func hostStatingEvents(of input: EventInput, checked: Bool = true) throws -> [Event] {
-    var events = try inputEvents(input)
+    var events = try hostStatingStream(of: input)
     var relevant: [Event] = []
-    while let e = try nextEvent(&events) {
-        switch e.body {
-        case .setIOMMU, .groupSetContainer, .groupUnsetContainer, .close, .getInfo, .checkExtension: relevant.append(e)
-        default: break
-        }
-    }
+    while let e = try nextEvent(&events) { relevant.append(e) }
     if checked { try checkProblems(events) }
     return relevant
+}
+
+/// The record types HostModel.stated reads (the kinds of event that state
+/// or change what the host is seen to be).
+let hostStatingTypes = RecordTypeSet([.setIOMMU, .groupSetContainer, .groupUnsetContainer, .close, .getInfo, .checkExtension])
+
+/// Those events, one at a time (a binary trace steps over the rest
+/// undecoded).
+func hostStatingStream(of input: EventInput) throws -> EventIterator {
+    do { return try input.events(only: hostStatingTypes) } catch { throw Failure.trouble("\(error)") }
+}
+
+/// The host a trace states, read in one streaming pass: memory does not
+/// grow with the trace. Damage is the replay's to report, not this pass's.
+func hostStated(by input: EventInput, options: TraceHostOptions) throws -> (HostModel, String) {
+    var events = try hostStatingStream(of: input)
+    var failure: Error? = nil
+    let stream = AnySequence {
+        AnyIterator { () -> Event? in
+            guard failure == nil else { return nil }
+            do { return try nextEvent(&events) } catch { failure = error; return nil }
+        }
+    }
+    let result = try options.host(for: stream)
+    if let failure { throw failure }
+    return result
 }
 
 extension OutputBuffer {

@@ -89,8 +89,7 @@ struct ReplayCommand: ParsableCommand {
             header.host = Posix.uname().node
         } else {
             let (chosen, reason) = backend.choice.resolve(for: input.header)
-            let stating = host.defaultHost || host.given.file != nil ? [] : try hostStatingEvents(of: input, checked: false)
-            let (model, whence) = try host.host(for: stating)
+            let (model, whence) = try hostStated(by: input, options: host)
             backendObject = BitmapEngine(profile: chosen, host: model)
             why = reason + (whence.isEmpty ? "" : "; " + whence)
         }

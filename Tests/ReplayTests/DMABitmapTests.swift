@@ -185,6 +185,37 @@ struct BlockStorageTests {
         }
     }
 
+    @Test("single-bit sets and clears, union word for word and the set bits' walk match a flat word array, with fills on both sides",
+          arguments: 0..<6 as Range<UInt64>)
+    func unionAndWalk(seed: UInt64) {
+        var r = SplitMix(seed: seed &+ 2000)
+        let blockBits = UInt64(DMABitmap.blockWords) * 64
+        let nbits = blockBits * 2 + r.below(blockBits) + 1
+        var a = DMABitmap(nbits: nbits), b = DMABitmap(nbits: nbits)
+        var fa = FlatBitmap(nbits: nbits), fb = FlatBitmap(nbits: nbits)
+        // Whole blocks as fills on either side: all-ones in a, in b, or both.
+        if seed % 3 == 0 { a.set(0, count: blockBits); fa.set(0, blockBits, true) }
+        if seed % 2 == 0 { b.set(blockBits, count: blockBits); fb.set(blockBits, blockBits, true) }
+        for _ in 0..<500 {
+            let bit = r.below(nbits)
+            if r.below(4) == 0 { b.clearBit(bit); fb.set(bit, 1, false) } else { b.setBit(bit); fb.set(bit, 1, true) }
+            let other = r.below(nbits)
+            a.setBit(other)
+            fa.set(other, 1, true)
+        }
+        #expect(b.flatWords == fb.words, "seed \(seed): single bits")
+        var walked: [UInt64] = []
+        b.forEachSetBit { walked.append($0) }
+        let expected = (0..<nbits).filter { (bit: UInt64) -> Bool in
+            let word: UInt64 = fb.words[Int(bit / 64)]
+            return (word >> (bit % 64)) & 1 == 1
+        }
+        #expect(walked == expected, "seed \(seed): the walk")
+        a.formUnion(b)
+        let union: [UInt64] = zip(fa.words, fb.words).map { (x: UInt64, y: UInt64) -> UInt64 in x | y }
+        #expect(a.flatWords == union, "seed \(seed): the union")
+    }
+
     @Test("an aligned all-dirty copy-out of a multi-block bitmap is stored as fills, and a fault stops it mid-block")
     func fillsAndFaults() {
         let blockBits = UInt64(DMABitmap.blockWords) * 64

@@ -116,6 +116,22 @@ struct RobustnessTests {
         }
     }
 
+    @Test("reading only some record types gives exactly those events, with the sequence numbers, times and threads of a full read")
+    func onlySomeTypes() throws {
+        let dir = temporaryDirectory()
+        let (path, events, _) = try Self.multiFrameTrace(dir)
+        let r = try TraceReader(path: path)
+        for types in [[RecordType.pin], [.open, .close, .marker], [.mapDMA, .getInfo, .checkExtension], []] {
+            var got: [Event] = []
+            var it = try r.events(only: RecordTypeSet(types))
+            while let e = try it.next() { got.append(e) }
+            let expected = events.filter { types.contains($0.body.recordType) }
+            #expect(got == expected, "\(types.map(\.name)): \(got.count) of \(expected.count)")
+            #expect(it.problems.isEmpty)
+        }
+        #expect(events.contains { $0.body.recordType == .pin } && events.contains { $0.body.recordType == .open })
+    }
+
     @Test("foreign and empty files are refused with the offset and reason")
     func foreignFiles() throws {
         let dir = temporaryDirectory()

@@ -19,3 +19,9 @@ public func best(_ n: Int, _ body: () throws -> Void) rethrows -> Double {
     }
     return b
 }
+
+/// One figure for `scripts/bench --json`: a line `metric KEY VALUE` that the
+/// script gathers into its JSON object (the human-readable lines stay).
+public func metric(_ key: String, _ value: Double) {
+    print("metric \(key) \(value)")
+}

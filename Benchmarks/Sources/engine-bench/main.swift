@@ -64,6 +64,13 @@ func query(_ iova: UInt64, _ size: UInt64, bitmap: UInt64) -> EventBody {
                            range: DirtyRange(iova: iova, size: size, bitmap: BitmapArg(pgsize: page, size: bitmap))))
 }
 
+// `engine-bench --write-pin-trace N PATH`: only write the pin-heavy trace
+// (scripts/bench replays it with the CLI to measure peak memory).
+if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--write-pin-trace", let n = Int(CommandLine.arguments[2]) {
+    try writePinHeavyTrace(CommandLine.arguments[3], events: n)
+    exit(0)
+}
+
 // Memory first, while the process holds nothing else that malloc could reuse.
 // 8 TiB mapped sparsely in a 48-bit space: 2048 mappings of 4 GiB, 128 GiB apart.
 do {
@@ -100,7 +107,7 @@ src.deallocate()
 dst.deallocate()
 print("  memcpy of 256 MiB \(f(tMemcpy * 1000, 1)) ms (baseline); into fresh memory \(f(tMemcpyFresh * 1000, 1)) ms")
 
-func largestQuery(_ label: String, setup: (BitmapEngine) -> Void, between: (BitmapEngine) -> Void) {
+func largestQuery(_ label: String, key: String? = nil, setup: (BitmapEngine) -> Void, between: (BitmapEngine) -> Void) {
     var host = HostModel()
     host.domainIOVARanges = [0...(1 << 48) - 1]
     let engine = BitmapEngine(profile: .latest, host: host)
@@ -117,6 +124,7 @@ func largestQuery(_ label: String, setup: (BitmapEngine) -> Void, between: (Bitm
     }
     guard case .dirtyPages(let x)? = result?.body, x.result == .ok(0), let out = x.bitmapOut else { fatalError("query failed") }
     print("  8 TiB query, \(label): \(f(t * 1000, 1)) ms = \(f(t / tMemcpy)) x memcpy, \(f(t / tMemcpyFresh)) x memcpy to fresh memory; result \(out.popcount) dirty pages in \(out.segments.count) runs")
+    if let key { metric(key, t / tMemcpy) }
 }
 
 largestQuery("all-dirty (IOMMU-backed)", setup: iommuContainer, between: { _ in })
@@ -124,7 +132,7 @@ largestQuery("sparse (16 pins)", setup: emulatedContainer, between: { e in
     for k in 0..<UInt64(16) { perform(e, .pin(Pin(group: 20, iova: k * (maxPages / 16) * page, npage: 1))) }
 })
 var x: UInt64 = 0x2545F4914F6CDD1D
-largestQuery("dense (1 write per 64 pages)", setup: emulatedContainer, between: { e in
+largestQuery("dense (1 write per 64 pages)", key: "dense_query_vs_memcpy", setup: emulatedContainer, between: { e in
     for k in stride(from: UInt64(0), to: maxPages - 64, by: 64) {
         x ^= x << 13; x ^= x >> 7; x ^= x << 17
         perform(e, .dmaRW(DMARW(group: 20, iova: (k + x % 64) * page, length: 1, write: true)))
@@ -144,14 +152,15 @@ do {
         perform(engine, query(0, pages * page, bitmap: (pages + 63) / 64 * 8))
     }
     print("  65535 mappings: map \(f(tMap * 1e9 / 65535, 0)) ns each; one query over all \(f(t * 1000, 2)) ms = \(f(t * 1e9 / 65535, 0)) ns per mapping")
+    metric("ns_per_mapping_query", t * 1e9 / 65535)
 }
 
-// Replay throughput on a pin-heavy trace, against decoding it alone.
-do {
-    let dir = NSTemporaryDirectory() + "vfiotrace-engine-bench-\(getpid())"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    let path = dir + "/pins.vft"
+/// Writes the pin-heavy trace the replay benchmark uses: the prelude of an
+/// emulated container with a 4 GiB mapping and tracking on, then `n` events
+/// of pins, unpins, dma_rw writes and a query every 1000. Returns the count.
+@discardableResult
+func writePinHeavyTrace(_ path: String, events n: Int) throws -> Int {
+    var x: UInt64 = 0x2545F4914F6CDD1D
     let w = try TraceWriter(path: path, header: TraceHeader(captureMode: "bench"))
     let prelude: [EventBody] = [
         .open(Open(path: "/dev/vfio/vfio", result: .ok(3))),
@@ -164,7 +173,9 @@ do {
     ]
     var seq: UInt64 = 0
     for b in prelude { try w.append(Event(seq: seq, b)); seq += 1 }
-    let n = 1_000_000
+    // The pages pinned and not yet unpinned, as the device would hold them;
+    // a query's expected bitmap is left unstated (its outcome is the
+    // engine's, not compared).
     var pinned: [UInt64] = []
     for i in 0..<n {
         x ^= x << 13; x ^= x >> 7; x ^= x << 17
@@ -184,6 +195,17 @@ do {
         seq += 1
     }
     try w.close()
+    return n + prelude.count
+}
+
+// Replay throughput on a pin-heavy trace, against decoding it alone.
+do {
+    let dir = NSTemporaryDirectory() + "vfiotrace-engine-bench-\(getpid())"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let path = dir + "/pins.vft"
+    let n = 1_000_000
+    let total = Double(try writePinHeavyTrace(path, events: n))
     let reader = try TraceReader(path: path)
     let tDecode = try best(3) {
         var events = try reader.events()
@@ -199,7 +221,6 @@ do {
         }
     }
     precondition(divergent == 0, "the benchmark trace diverged \(divergent) times")
-    let total = Double(n + prelude.count)
     print("  replay (pin-heavy, \(n) events): \(f(total / tReplay / 1e6)) M events/s; decode alone \(f(total / tDecode / 1e6)) M events/s; replay/decode time = \(f(tReplay / tDecode))")
+    metric("replay_vs_decode", tReplay / tDecode)
 }
-

@@ -49,15 +49,12 @@ extension BitmapEngine {
                 guard case .ok(let n)? = x.result, n > 0 else { return unwind(i, .EFAULT) }
                 if t.tracking { notes.append(.hazard(Self.pinBelowHazard(m))) }
             }
-            if let refs = m.pinned[iova] {
-                m.pinned[iova] = refs + 1
-                continue
+            if m.pinned[iova] == nil {
+                guard m.vaddr.pointerClass == .valid || (m.vaddr.pointerClass == .readOnly && x.prot & 2 == 0) else {
+                    return unwind(i, .EFAULT)
+                }
             }
-            guard m.vaddr.pointerClass == .valid || (m.vaddr.pointerClass == .readOnly && x.prot & 2 == 0) else {
-                return unwind(i, .EFAULT)
-            }
-            m.pinned[iova] = 1
-            if t.tracking && iova >= m.iova { m.bitmap?.setBit((iova - m.iova) >> t.pgshift) }
+            if m.addPinReference(iova) && t.tracking && iova >= m.iova { m.bitmap?.setBit((iova - m.iova) >> t.pgshift) }
         }
         if let g = groups[x.group] {
             for i in 0..<UInt64(x.npage) { g.driverPins[x.iova &+ i * page, default: 0] += 1 }
@@ -83,8 +80,7 @@ extension BitmapEngine {
     /// holding mapping keeps it (vfiotrace fuzz's long run on 6.1 and 6.12;
     /// scripts/lab/pin-lost-to-later-mapping).
     func kernelUnpin(_ t: Type1State, _ iova: UInt64) {
-        guard let m = t.mappings.kernelFind(iova, iova &+ (host.pageSize - 1)), let refs = m.pinned[iova] else { return }
-        m.pinned[iova] = refs > 1 ? refs - 1 : nil
+        t.mappings.kernelFind(iova, iova &+ (host.pageSize - 1))?.dropPinReference(iova)
     }
 
     /// The driver's own unpin of `iova`, `count` times: its list forgets

@@ -170,7 +170,7 @@ extension BitmapEngine {
                 : "that no open device holds any more (a device's unpin looked for it in another mapping its page overlaps, or the device is closed)"
             notes.append(.hazard("UNMAP of the mapping at 0x\(String(m.iova, radix: 16)) holding page 0x\(String(stuck, radix: 16)) \(why): vfio_dma_do_unmap's retries end in BUG_ON (kernel BUG at vfio_iommu_type1.c)"))
         }
-        m.pinned.removeAll()
+        m.removeAllPins()
         guard report else { return true }
         let base = profile.queryRange == .exactSingleMapping ? m.iova : x.iova
         return writeUserBitmap(m, t, base: base, into: &buffer!)

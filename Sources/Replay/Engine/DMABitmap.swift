@@ -109,6 +109,53 @@ public struct DMABitmap: Sendable {
         blocks[b][k % Self.blockWords] |= 1 << (bit % 64)
     }
 
+    /// Clears one bit.
+    mutating func clearBit(_ bit: UInt64) {
+        let k = Int(bit / 64), b = k / Self.blockWords
+        if blocks[b].isEmpty {
+            if fills[b] == 0 { return }
+            expand(b)
+        }
+        blocks[b][k % Self.blockWords] &= ~(1 << (bit % 64))
+    }
+
+    /// ORs `other` into this bitmap word by word (word k into word k), as
+    /// far as both reach. Blocks of `other` that are all 0 cost nothing.
+    mutating func formUnion(_ other: DMABitmap) {
+        for b in 0..<min(blocks.count, other.blocks.count) {
+            let count = min(length(of: b), other.length(of: b))
+            if other.blocks[b].isEmpty {
+                let f = other.fills[b]
+                if f == 0 || fill(of: b) == ~0 { continue }
+                if f == ~0 && count == length(of: b) { setFill(b, ~0); continue }
+                expand(b)
+                blocks[b].withUnsafeMutableBufferPointer { w in for i in 0..<count { w[i] |= f } }
+                continue
+            }
+            if fill(of: b) == ~0 { continue }
+            expand(b)
+            other.blocks[b].withUnsafeBufferPointer { o in
+                blocks[b].withUnsafeMutableBufferPointer { w in for i in 0..<count { w[i] |= o[i] } }
+            }
+        }
+    }
+
+    /// Calls `body` with the number of every set bit below `nbits`, in order.
+    func forEachSetBit(_ body: (UInt64) -> Void) {
+        for b in 0..<blocks.count {
+            let first = UInt64(b * Self.blockWords)
+            for i in 0..<length(of: b) {
+                var w = blocks[b].isEmpty ? fills[b] : blocks[b][i]
+                while w != 0 {
+                    let bit = (first + UInt64(i)) * 64 + UInt64(w.trailingZeroBitCount)
+                    if bit >= nbits { return }
+                    body(bit)
+                    w &= w - 1
+                }
+            }
+        }
+    }
+
     /// `bitmap_set(bitmap, start, count)`.
     public mutating func set(_ start: UInt64, count: UInt64) {
         apply(start, count, whole: ~0) { $0 | $1 }

@@ -12,8 +12,19 @@ final class DMAMapping {
     var iommuMapped: Bool
     /// `pfn_list`: pages pinned by an emulated device, by IOVA, with their
     /// reference counts. Who holds them is the drivers' business
-    /// (``GroupState/driverPins``): the kernel only counts.
-    var pinned: [UInt64: UInt32] = [:]
+    /// (``GroupState/driverPins``): the kernel only counts. Changed only
+    /// through ``addPinReference(_:)``, ``dropPinReference(_:)`` and
+    /// ``removeAllPins()``, which keep ``pinnedPages`` in step.
+    private(set) var pinned: [UInt64: UInt32] = [:]
+    /// The same pages as bits, one per 4 KiB from ``iova`` (bit
+    /// `(pin - iova) >> 12`), so that repopulating after every query ORs
+    /// words instead of walking the hash table page by page. Allocated at
+    /// the first pin; pins below the mapping are only counted.
+    private var pinnedPages: DMABitmap?
+    /// Pins whose IOVA lies below the mapping (an unaligned pin's page
+    /// reaching it from below).
+    private var pinnedBelow = 0
+    static let pinnedPageShift: UInt64 = 12
     /// Allocated only while tracking (`vfio_dma_bitmap_alloc`).
     var bitmap: DMABitmap?
 
@@ -37,12 +48,62 @@ final class DMAMapping {
     func populate(pgshift: UInt64) -> Bool {
         guard var b = bitmap, !pinned.isEmpty else { return false }
         bitmap = nil // keep the words uniquely referenced while setting
-        var below = false
-        for iova in pinned.keys {
-            if iova < self.iova { below = true } else { b.setBit((iova - self.iova) >> pgshift) }
+        let shift = Self.pinnedPageShift
+        if let pages = pinnedPages, pgshift == shift {
+            // The tracking page is the pinned-page bit's page: word for word.
+            b.formUnion(pages)
+        } else if let pages = pinnedPages, pgshift > shift {
+            pages.forEachSetBit { b.setBit($0 >> (pgshift - shift)) }
+        } else {
+            for iova in pinned.keys where iova >= self.iova { b.setBit((iova - self.iova) >> pgshift) }
         }
         bitmap = b
-        return below
+        return pinnedBelow > 0
+    }
+
+    /// One more reference to the page pinned at `iova`; true when it was
+    /// not pinned before (`vfio_add_to_pfn_list`).
+    @discardableResult
+    func addPinReference(_ iova: UInt64) -> Bool {
+        if let refs = pinned[iova] {
+            pinned[iova] = refs &+ 1
+            return false
+        }
+        pinned[iova] = 1
+        if iova < self.iova {
+            pinnedBelow += 1
+        } else {
+            // Only for mappings a bitmap could cover (at most INT_MAX pages,
+            // DIRTY_BITMAP_PAGES_MAX): the bits' block index stays small; a
+            // larger mapping is repopulated from the hash table.
+            let pages = (size >> Self.pinnedPageShift) + 1
+            if pinnedPages == nil && pages <= UInt64(Int32.max) && pinned.count - pinnedBelow == 1 { pinnedPages = DMABitmap(nbits: pages) }
+            pinnedPages?.setBit((iova - self.iova) >> Self.pinnedPageShift)
+        }
+        return true
+    }
+
+    /// One reference fewer to the page at `iova`, if it is pinned here;
+    /// the page leaves at its last (`vfio_remove_from_pfn_list`).
+    func dropPinReference(_ iova: UInt64) {
+        guard let refs = pinned[iova] else { return }
+        if refs > 1 {
+            pinned[iova] = refs - 1
+            return
+        }
+        pinned[iova] = nil
+        if iova < self.iova {
+            pinnedBelow -= 1
+        } else {
+            pinnedPages?.clearBit((iova - self.iova) >> Self.pinnedPageShift)
+        }
+    }
+
+    /// Forgets every pin (the mapping is going).
+    func removeAllPins() {
+        pinned.removeAll()
+        pinnedPages = nil
+        pinnedBelow = 0
     }
 }
 

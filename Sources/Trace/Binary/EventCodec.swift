@@ -163,6 +163,21 @@ public struct EventCodec: Sendable {
 
     /// Decodes one event payload of a known type. The caller has already
     /// split the record; `r` covers exactly its payload.
+    /// Steps over a record not wanted (``RecordTypeSet``): its sequence,
+    /// time and thread deltas are applied, its body left undecoded.
+    mutating func advance(payload r: inout ByteReader) throws(DecodeError) {
+        let seq = prevSeq &+ 1 &+ UInt64(bitPattern: try r.svarint())
+        let time = prevTime &+ UInt64(bitPattern: try r.svarint())
+        let tidAt = r.offset
+        let tidCode = try r.varint()
+        if tidCode != 0 {
+            guard let t = UInt32(exactly: tidCode - 1) else { throw .corrupt(at: tidAt, "thread id out of range") }
+            prevTid = t
+        }
+        prevSeq = seq
+        prevTime = time
+    }
+
     public mutating func decode(type: RecordType, payload r: inout ByteReader) throws(DecodeError) -> Event {
         let seq = prevSeq &+ 1 &+ UInt64(bitPattern: try r.svarint())
         let time = prevTime &+ UInt64(bitPattern: try r.svarint())

@@ -64,7 +64,7 @@ public struct FrameContent: Sendable {
     }
 
     /// The frame's events, decoded one per ``Records/next()``.
-    public func records() -> Records { Records(content: self) }
+    public func records(only wanted: RecordTypeSet = .all) -> Records { Records(content: self, only: wanted) }
 
     /// Decodes a frame's records in order. Once ``next()`` has returned nil,
     /// ``recordCount``, ``unknownRecords`` and ``damage`` describe the frame.
@@ -88,7 +88,13 @@ public struct FrameContent: Sendable {
         /// Offset within the content where decoding stopped on damage.
         public private(set) var damageOffset = 0
 
-        init(content: FrameContent) { self.content = content }
+        /// Record types decoded; the others only advance the delta state.
+        let wanted: RecordTypeSet
+
+        init(content: FrameContent, only wanted: RecordTypeSet = .all) {
+            self.content = content
+            self.wanted = wanted
+        }
 
         /// The next event and its record position in the frame (unknown
         /// records count), or nil at the frame's end or its damage.
@@ -112,6 +118,10 @@ public struct FrameContent: Sendable {
                         guard let type = RecordType(rawValue: typeByte) else { unknownRecords += 1; continue }
                         var p = ByteReader(payload)
                         do throws(DecodeError) {
+                            if wanted != .all && !wanted.contains(rawType: typeByte) {
+                                try codec.advance(payload: &p)
+                                continue
+                            }
                             let e = try codec.decode(type: type, payload: &p)
                             offset = r.offset
                             return .success((e, position))

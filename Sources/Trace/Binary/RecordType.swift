@@ -76,3 +76,18 @@ extension EventBody {
         }
     }
 }
+
+/// A set of event record types (all below 64), for readers that want only
+/// some: the others are stepped over without decoding their bodies.
+public struct RecordTypeSet: Sendable, Equatable {
+    let mask: UInt64
+
+    public init(_ types: [RecordType]) {
+        mask = types.reduce(0) { $0 | (1 << UInt64($1.rawValue & 63)) }
+    }
+
+    public static let all = RecordTypeSet(mask: ~0)
+    private init(mask: UInt64) { self.mask = mask }
+
+    func contains(rawType t: UInt8) -> Bool { t < 64 && mask & (1 << UInt64(t)) != 0 }
+}

@@ -87,12 +87,13 @@ public final class EventInput {
         return m == TraceHeader.skippableMagic
     }
 
-    /// The events from the start.
-    public func events() throws(InputError) -> EventIterator {
+    /// The events from the start; with `only`, just the events of those
+    /// record types (a binary trace steps over the others undecoded).
+    public func events(only wanted: RecordTypeSet = .all) throws(InputError) -> EventIterator {
         if let reader {
-            do throws(TraceError) { return EventIterator(.binary(try reader.events()), path: path) } catch { throw .trace(path: path, error) }
+            do throws(TraceError) { return EventIterator(.binary(try reader.events(only: wanted)), path: path) } catch { throw .trace(path: path, error) }
         }
-        return EventIterator(.text(TextEvents(path: path, lines: LineSource(file: textFile!))), path: path)
+        return EventIterator(.text(TextEvents(path: path, lines: LineSource(file: textFile!))), path: path, only: wanted)
     }
 
     /// Every event in memory, for what compares whole traces (bisect). A
@@ -163,13 +164,21 @@ public struct EventIterator {
     enum Source {
         case binary(TraceEvents)
         case text(TextEvents)
+        /// Held only while the reader is taken out to be advanced, so that
+        /// the enum does not share its storage (which would make every
+        /// event a copy of the decoder's state).
+        case moving
     }
     private var source: Source
     public let path: String
+    /// For a text, the filter applied after parsing (a binary trace's
+    /// reader applies it itself).
+    private let wanted: RecordTypeSet
 
-    init(_ source: Source, path: String) {
+    init(_ source: Source, path: String, only wanted: RecordTypeSet = .all) {
         self.source = source
         self.path = path
+        self.wanted = wanted
     }
 
     /// The next event, or nil at the end. A text's syntax error or an
@@ -178,11 +187,18 @@ public struct EventIterator {
     public mutating func next() throws(InputError) -> Event? {
         switch source {
         case .binary(var it):
+            source = .moving
             defer { source = .binary(it) }
             do throws(TraceError) { return try it.next() } catch { throw .trace(path: path, error) }
         case .text(var it):
+            source = .moving
             defer { source = .text(it) }
-            return try it.next()
+            while let e = try it.next() {
+                if wanted == .all || wanted.contains(rawType: e.body.recordType.rawValue) { return e }
+            }
+            return nil
+        case .moving:
+            return nil
         }
     }
 

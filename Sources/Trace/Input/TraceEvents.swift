@@ -22,10 +22,12 @@ public struct TraceEvents {
     /// (unknown records count, as in the seek index).
     private var frameStart: UInt64
     private let from: UInt64
+    private let wanted: RecordTypeSet
     /// Every problem met so far, in file order.
     public private(set) var problems: [TraceReader.Problem] = []
 
-    init(reader: TraceReader, from: UInt64) throws(TraceError) {
+    init(reader: TraceReader, from: UInt64, only wanted: RecordTypeSet = .all) throws(TraceError) {
+        self.wanted = wanted
         var start = reader.dataStart
         var first: UInt64 = 0
         if from > 0, let idx = reader.storedIndex {
@@ -63,7 +65,7 @@ public struct TraceEvents {
             guard let item = try scanner.next() else { return nil }
             switch item {
             case .data(let off, let size, _, let content):
-                frame = content.records()
+                frame = content.records(only: wanted)
                 frameOffset = off
                 frameSize = size
             case .index, .skippable:
@@ -80,7 +82,9 @@ public struct TraceEvents {
 extension TraceReader {
     /// The events from ordinal `from` on. With a stored index only the
     /// frames from the one holding `from` are decompressed.
-    public func events(from: UInt64 = 0) throws(TraceError) -> TraceEvents {
-        try TraceEvents(reader: self, from: from)
+    /// `only`: the record types wanted; the others are stepped over
+    /// without decoding (a pre-pass that looks for a few kinds of event).
+    public func events(from: UInt64 = 0, only wanted: RecordTypeSet = .all) throws(TraceError) -> TraceEvents {
+        try TraceEvents(reader: self, from: from, only: wanted)
     }
 }
