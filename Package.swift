@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Trace", "CVFIO", "TestSupport"]),
         .testTarget(name: "ConformTests", dependencies: ["Conform", "Replay", "Trace"]),
         .testTarget(name: "DifferentialTests", dependencies: ["Differential", "Conform", "Replay", "Trace"]),
-        .testTarget(name: "CLITests", dependencies: ["Trace"]),
+        .testTarget(name: "CLITests", dependencies: ["Trace"], exclude: ["Snapshots"]),
         .testTarget(name: "RecordTests", dependencies: ["Record", "Trace", "TestSupport"]),
         // The real-kernel lane's verdicts, over what scripts/lab-lane's
         // guests left behind (skipped unless VFIOTRACE_LAB_OUT names it).
