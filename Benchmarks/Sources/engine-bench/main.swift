@@ -157,7 +157,8 @@ do {
 
 /// Writes the pin-heavy trace the replay benchmark uses: the prelude of an
 /// emulated container with a 4 GiB mapping and tracking on, then `n` events
-/// of pins, unpins, dma_rw writes and a query every 1000. Returns the count.
+/// of pins, unpins, dma_rw writes and a query every 1000, the device holding
+/// at most 65536 pages. Returns the count.
 @discardableResult
 func writePinHeavyTrace(_ path: String, events n: Int) throws -> Int {
     var x: UInt64 = 0x2545F4914F6CDD1D
@@ -173,16 +174,19 @@ func writePinHeavyTrace(_ path: String, events n: Int) throws -> Int {
     ]
     var seq: UInt64 = 0
     for b in prelude { try w.append(Event(seq: seq, b)); seq += 1 }
-    // The pages pinned and not yet unpinned, as the device would hold them;
-    // a query's expected bitmap is left unstated (its outcome is the
-    // engine's, not compared).
+    // The pages pinned and not yet unpinned, as the device would hold them:
+    // at most 65536 (256 MiB, a large vGPU's working set), so that the
+    // engine's state stops growing and a longer trace measures the replay,
+    // not a bigger pfn_list. A query's expected bitmap is left unstated
+    // (its outcome is the engine's, not compared).
+    let maxHeld = 65536
     var pinned: [UInt64] = []
     for i in 0..<n {
         x ^= x << 13; x ^= x >> 7; x ^= x << 17
         let body: EventBody
         if i % 1000 == 999 {
             body = query(0, 1 << 32, bitmap: 1 << 17)
-        } else if i % 3 == 2, let p = pinned.popLast() {
+        } else if i % 3 == 2 || pinned.count >= maxHeld, let p = pinned.popLast() {
             body = .unpin(Unpin(group: 20, iova: p, npage: 1))
         } else if i % 7 == 6 {
             body = .dmaRW(DMARW(group: 20, iova: (x % (1 << 20)) * page + x % 4000, length: 64, write: true, result: .ok(0)))

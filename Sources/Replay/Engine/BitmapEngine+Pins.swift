@@ -7,9 +7,9 @@ extension BitmapEngine {
     /// device may pin: it must be open (`vfio_assert_device_open`) and be an
     /// emulated-IOMMU device (only those register `dma_unmap`, 6.0+; before,
     /// the vendor driver's notifier played that part).
-    private func pinningContext(_ n: UInt32) -> Type1State? {
+    private func pinningContext(_ n: UInt32) -> (GroupState, Type1State)? {
         guard let g = groups[n], g.deviceFDs > 0, g.isEmulated, let t = g.container?.iommu, g.attached else { return nil }
-        return t
+        return (g, t)
     }
 
     /// `vfio_pin_pages` → `vfio_iommu_type1_pin_pages`. A dirty bit is set
@@ -18,7 +18,7 @@ extension BitmapEngine {
     /// group to pinned scope.
     func pin(_ x: Pin) -> CallResult {
         guard x.npage > 0 else { return .error(.EINVAL) }
-        guard let t = pinningContext(x.group) else { return .error(.EINVAL) }
+        guard let (g, t) = pinningContext(x.group) else { return .error(.EINVAL) }
         guard x.npage <= host.pinPagesMaxEntries else { return .error(.E2BIG) }
         guard t.v2 else { return .error(.EACCES) }
         if profile.vaddrGuards && !t.vaddrInvalid.isEmpty { return .error(.EBUSY) }
@@ -56,12 +56,10 @@ extension BitmapEngine {
             }
             if m.addPinReference(iova) && t.tracking && iova >= m.iova { m.bitmap?.setBit((iova - m.iova) >> t.pgshift) }
         }
-        if let g = groups[x.group] {
-            for i in 0..<UInt64(x.npage) { g.driverPins[x.iova &+ i * page, default: 0] += 1 }
-            if !g.pinnedScope {
-                g.pinnedScope = true
-                t.nonPinnedGroups -= 1
-            }
+        for i in 0..<UInt64(x.npage) { g.driverPins[x.iova &+ i * page, default: 0] += 1 }
+        if !g.pinnedScope {
+            g.pinnedScope = true
+            t.nonPinnedGroups -= 1
         }
         return .ok(Int64(x.npage))
     }
@@ -79,14 +77,15 @@ extension BitmapEngine {
     /// the other one and not found: nothing is unpinned, silently, and the
     /// holding mapping keeps it (vfiotrace fuzz's long run on 6.1 and 6.12;
     /// scripts/lab/pin-lost-to-later-mapping).
-    func kernelUnpin(_ t: Type1State, _ iova: UInt64) {
-        t.mappings.kernelFind(iova, iova &+ (host.pageSize - 1))?.dropPinReference(iova)
+    /// `found`: the mapping that lookup gives, when the caller made it.
+    func kernelUnpin(_ t: Type1State, _ iova: UInt64, found: DMAMapping? = nil) {
+        (found ?? t.mappings.kernelFind(iova, iova &+ (host.pageSize - 1)))?.dropPinReference(iova)
     }
 
     /// The driver's own unpin of `iova`, `count` times: its list forgets
     /// the page, whatever the kernel finds.
-    private func driverUnpin(_ g: GroupState, _ t: Type1State, _ iova: UInt64, count: UInt32) {
-        for _ in 0..<count { kernelUnpin(t, iova) }
+    private func driverUnpin(_ g: GroupState, _ t: Type1State, _ iova: UInt64, count: UInt32, found: DMAMapping? = nil) {
+        for _ in 0..<count { kernelUnpin(t, iova, found: found) }
         if let held = g.driverPins[iova] { g.driverPins[iova] = held > count ? held - count : nil }
     }
 
@@ -115,7 +114,7 @@ extension BitmapEngine {
     /// `vfio_unpin_pages`: never touches dirty bits. From 6.0 it returns
     /// nothing (no outcome); before, the pages done or EINVAL for none.
     func unpin(_ x: Unpin) -> CallResult? {
-        let t = pinningContext(x.group)
+        let t = pinningContext(x.group)?.1
         if profile.pinThroughDeviceCallback {
             guard let t, t.v2, x.npage <= host.pinPagesMaxEntries else { return nil }
             _ = unpinPages(t, x)
@@ -133,8 +132,8 @@ extension BitmapEngine {
         let g = groups[x.group]
         for i in 0..<x.npage {
             let iova = x.iova &+ UInt64(i) * page
-            guard t.mappings.kernelFind(iova, iova &+ (page - 1)) != nil else { return i }
-            if let g { driverUnpin(g, t, iova, count: 1) } else { kernelUnpin(t, iova) }
+            guard let m = t.mappings.kernelFind(iova, iova &+ (page - 1)) else { return i }
+            if let g { driverUnpin(g, t, iova, count: 1, found: m) } else { kernelUnpin(t, iova, found: m) }
         }
         return x.npage
     }

@@ -164,19 +164,22 @@ public struct EventIterator {
     enum Source {
         case binary(TraceEvents)
         case text(TextEvents)
-        /// Held only while the reader is taken out to be advanced, so that
-        /// the enum does not share its storage (which would make every
-        /// event a copy of the decoder's state).
-        case moving
     }
-    private var source: Source
+    /// One of the two is set. Kept apart rather than in an enum so that
+    /// advancing one mutates it in place: taking a reader out of an enum
+    /// and putting it back copies its state on every event.
+    private var binary: TraceEvents?
+    private var text: TextEvents?
     public let path: String
     /// For a text, the filter applied after parsing (a binary trace's
     /// reader applies it itself).
     private let wanted: RecordTypeSet
 
     init(_ source: Source, path: String, only wanted: RecordTypeSet = .all) {
-        self.source = source
+        switch source {
+        case .binary(let b): binary = b
+        case .text(let t): text = t
+        }
         self.path = path
         self.wanted = wanted
     }
@@ -185,27 +188,17 @@ public struct EventIterator {
     /// unreadable file throws; damage in a binary trace does not (see
     /// ``problems``).
     public mutating func next() throws(InputError) -> Event? {
-        switch source {
-        case .binary(var it):
-            source = .moving
-            defer { source = .binary(it) }
-            do throws(TraceError) { return try it.next() } catch { throw .trace(path: path, error) }
-        case .text(var it):
-            source = .moving
-            defer { source = .text(it) }
-            while let e = try it.next() {
-                if wanted == .all || wanted.contains(rawType: e.body.recordType.rawValue) { return e }
-            }
-            return nil
-        case .moving:
-            return nil
+        if binary != nil {
+            do throws(TraceError) { return try binary!.next() } catch { throw .trace(path: path, error) }
         }
+        guard text != nil else { return nil }
+        while let e = try text!.next() {
+            if wanted == .all || wanted.contains(rawType: e.body.recordType.rawValue) { return e }
+        }
+        return nil
     }
 
     /// Damaged or truncated parts of a binary trace met so far (skipped:
     /// the events around them are still returned).
-    public var problems: [TraceReader.Problem] {
-        if case .binary(let it) = source { return it.problems }
-        return []
-    }
+    public var problems: [TraceReader.Problem] { binary?.problems ?? [] }
 }
