@@ -71,9 +71,14 @@ if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--write-pin-tr
     exit(0)
 }
 
+// `engine-bench --only memory|queries|mappings|replay`: one section (to
+// profile it alone).
+let only: String? = CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "--only" ? CommandLine.arguments[2] : nil
+func section(_ name: String) -> Bool { only == nil || only == name }
+
 // Memory first, while the process holds nothing else that malloc could reuse.
 // 8 TiB mapped sparsely in a 48-bit space: 2048 mappings of 4 GiB, 128 GiB apart.
-do {
+if section("memory") {
     let before = currentRSS()
     let engine = BitmapEngine(profile: .latest)
     emulatedContainer(engine)
@@ -90,22 +95,25 @@ do {
 }
 
 // Baseline: memcpy of 256 MiB (pages already faulted in, as the engine's
-// bitmap is).
-let src = UnsafeMutableRawPointer.allocate(byteCount: Int(buffer256M), alignment: 64)
-let dst = UnsafeMutableRawPointer.allocate(byteCount: Int(buffer256M), alignment: 64)
-memset(src, 0x5a, Int(buffer256M))
-memset(dst, 0, Int(buffer256M))
-let tMemcpy = best(5) { memcpy(dst, src, Int(buffer256M)) }
-// And into freshly allocated memory, which pays the page faults the
-// engine's output buffer pays.
-let tMemcpyFresh = best(5) {
-    let fresh = UnsafeMutableRawPointer.allocate(byteCount: Int(buffer256M), alignment: 64)
-    memcpy(fresh, src, Int(buffer256M))
-    fresh.deallocate()
+// bitmap is), and into freshly allocated memory, which pays the page faults
+// the engine's output buffer pays. Only for the queries compared with it.
+func memcpyBaselines() -> (warm: Double, fresh: Double) {
+    let src = UnsafeMutableRawPointer.allocate(byteCount: Int(buffer256M), alignment: 64)
+    let dst = UnsafeMutableRawPointer.allocate(byteCount: Int(buffer256M), alignment: 64)
+    memset(src, 0x5a, Int(buffer256M))
+    memset(dst, 0, Int(buffer256M))
+    let warm = best(5) { memcpy(dst, src, Int(buffer256M)) }
+    let fresh = best(5) {
+        let fresh = UnsafeMutableRawPointer.allocate(byteCount: Int(buffer256M), alignment: 64)
+        memcpy(fresh, src, Int(buffer256M))
+        fresh.deallocate()
+    }
+    src.deallocate()
+    dst.deallocate()
+    print("  memcpy of 256 MiB \(f(warm * 1000, 1)) ms (baseline); into fresh memory \(f(fresh * 1000, 1)) ms")
+    return (warm, fresh)
 }
-src.deallocate()
-dst.deallocate()
-print("  memcpy of 256 MiB \(f(tMemcpy * 1000, 1)) ms (baseline); into fresh memory \(f(tMemcpyFresh * 1000, 1)) ms")
+let (tMemcpy, tMemcpyFresh) = section("queries") ? memcpyBaselines() : (1, 1)
 
 func largestQuery(_ label: String, key: String? = nil, setup: (BitmapEngine) -> Void, between: (BitmapEngine) -> Void) {
     var host = HostModel()
@@ -127,6 +135,7 @@ func largestQuery(_ label: String, key: String? = nil, setup: (BitmapEngine) -> 
     if let key { metric(key, t / tMemcpy) }
 }
 
+if section("queries") {
 largestQuery("all-dirty (IOMMU-backed)", setup: iommuContainer, between: { _ in })
 largestQuery("sparse (16 pins)", setup: emulatedContainer, between: { e in
     for k in 0..<UInt64(16) { perform(e, .pin(Pin(group: 20, iova: k * (maxPages / 16) * page, npage: 1))) }
@@ -139,8 +148,10 @@ largestQuery("dense (1 write per 64 pages)", key: "dense_query_vs_memcpy", setup
     }
 })
 
+}
+
 // 65535 one-page mappings, every other one at an odd page so most are shifted.
-do {
+if section("mappings") {
     let engine = BitmapEngine(profile: .latest)
     emulatedContainer(engine)
     let t0 = now()
@@ -203,7 +214,7 @@ func writePinHeavyTrace(_ path: String, events n: Int) throws -> Int {
 }
 
 // Replay throughput on a pin-heavy trace, against decoding it alone.
-do {
+if section("replay") {
     let dir = NSTemporaryDirectory() + "vfiotrace-engine-bench-\(getpid())"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }

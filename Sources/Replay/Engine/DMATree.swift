@@ -19,7 +19,11 @@ final class DMATree {
         var red = true
         var left: Node?
         var right: Node?
-        weak var parent: Node?
+        /// Unowned, not weak: every node is held by ``DMATree/nodes`` for as
+        /// long as it is in the tree, so a parent outlives its children; a
+        /// weak reference would give every node a side table and make each
+        /// retain and release take the slow path (most of a MAP's time).
+        unowned var parent: Node?
         init(_ m: DMAMapping) { mapping = m }
     }
 
