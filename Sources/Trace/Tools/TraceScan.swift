@@ -61,6 +61,9 @@ public struct TraceScan: Sendable {
         var sawIndexAt: Int? = nil
         // Positions in the file count every event record, known or not.
         var records: UInt64 = 0
+        // Counted by raw type and named once at the end: a String key per
+        // event was a tenth of a verify.
+        var byType = [UInt64](repeating: 0, count: 256)
         while let item = try scanner.next() {
             switch item {
             case .data(let off, let size, let crc, let content):
@@ -68,7 +71,7 @@ public struct TraceScan: Sendable {
                 var frame = content.records()
                 while let (e, _) = frame.next() {
                     s.events += 1
-                    s.countsByType[e.body.recordType.name, default: 0] += 1
+                    byType[Int(e.body.recordType.rawValue)] += 1
                     if case .loss(let l) = e.body { s.losses.add(seq: e.seq, l) }
                     if s.firstTime == nil { s.firstTime = e.time }
                     s.lastTime = e.time
@@ -106,6 +109,9 @@ public struct TraceScan: Sendable {
                 s.problems.append(p)
                 try eachProblem?(p, lost(in: off, len))
             }
+        }
+        for (raw, n) in byType.enumerated() where n > 0 {
+            if let t = RecordType(rawValue: UInt8(raw)) { s.countsByType[t.name] = n }
         }
         if let stored {
             let a = stored.entries.map { [$0.offset, UInt64($0.compressedSize), $0.firstEvent, UInt64($0.eventCount), UInt64($0.crc)] }
