@@ -95,7 +95,7 @@ extension BitmapEngine {
     /// unmap those pages otherwise). In a `record --pins` recording these
     /// unpins follow the close; replayed, they find nothing left to unpin.
     func releasePins(of group: GroupState) {
-        defer { group.driverPins = [:] }
+        defer { group.driverPins.removeAll() }
         guard group.isEmulated, let t = group.container?.iommu else { return }
         for (iova, n) in group.driverPins.sorted(by: { $0.key < $1.key }) { driverUnpin(group, t, iova, count: n) }
     }

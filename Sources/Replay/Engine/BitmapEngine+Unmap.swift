@@ -165,7 +165,7 @@ extension BitmapEngine {
         // kernel BUG on 6.1 and 6.12 in the lab (vfiotrace fuzz's long runs,
         // both guests; scripts/lab/pin-lost-to-later-mapping --unmap).
         if !m.pinned.isEmpty { notifyDMAUnmap(m, t) }
-        if let stuck = m.pinned.keys.min() {
+        if let stuck = m.pinned.minKey() {
             let why = stuck < m.iova ? "pinned below it, outside the range the device is asked to release"
                 : "that no open device holds any more (a device's unpin looked for it in another mapping its page overlaps, or the device is closed)"
             notes.append(.hazard("UNMAP of the mapping at 0x\(String(m.iova, radix: 16)) holding page 0x\(String(stuck, radix: 16)) \(why): vfio_dma_do_unmap's retries end in BUG_ON (kernel BUG at vfio_iommu_type1.c)"))

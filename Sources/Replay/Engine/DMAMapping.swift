@@ -15,7 +15,7 @@ final class DMAMapping {
     /// (``GroupState/driverPins``): the kernel only counts. Changed only
     /// through ``addPinReference(_:)``, ``dropPinReference(_:)`` and
     /// ``removeAllPins()``, which keep ``pinnedPages`` in step.
-    private(set) var pinned: [UInt64: UInt32] = [:]
+    private(set) var pinned = PageCounts()
     /// The same pages as bits, one per 4 KiB from ``iova`` (bit
     /// `(pin - iova) >> 12`), so that repopulating after every query ORs
     /// words instead of walking the hash table page by page. Allocated at
@@ -55,7 +55,7 @@ final class DMAMapping {
         } else if let pages = pinnedPages, pgshift > shift {
             pages.forEachSetBit { b.setBit($0 >> (pgshift - shift)) }
         } else {
-            for iova in pinned.keys where iova >= self.iova { b.setBit((iova - self.iova) >> pgshift) }
+            for (iova, _) in pinned where iova >= self.iova { b.setBit((iova - self.iova) >> pgshift) }
         }
         bitmap = b
         return pinnedBelow > 0

@@ -28,7 +28,7 @@ final class GroupState {
     /// (`dma_unmap`). The kernel finds each page anew for the unpin, so a
     /// page can be released from another mapping than the one holding it
     /// (``BitmapEngine/kernelUnpin(_:_:)``).
-    var driverPins: [UInt64: UInt32] = [:]
+    var driverPins = PageCounts()
 
     init(number: UInt32) { self.number = number }
 
