@@ -43,8 +43,7 @@ struct DiffCommand: ParsableCommand {
         do {
             d = try TraceDiff.compare(ia, ib, options: comparison.options) { step, kind in
                 compared += 1
-                if kind == .divergent || kind == .outsideMappingsOnly { progress.finish() }
-                report.show(step, kind)
+                report.show(step, kind, clearing: progress)
                 progress.update(compared)
             }
         } catch {

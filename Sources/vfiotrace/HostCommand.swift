@@ -42,7 +42,7 @@ struct HostCommand: ParsableCommand {
             out.line("# \(check), every key")
             out.lines(h.descriptionText)
         } else if let trace {
-            let (h, traits) = HostModel.stated(by: try hostStatingEvents(of: try openInput(trace)))
+            let (h, traits) = try withHostStatingEvents(of: try openInput(trace), checked: true) { HostModel.stated(by: $0) }
             out.line(traits.isEmpty ? "# \(trace) states no host trait: the lab's defaults"
                                     : "# from \(trace): " + traits.joined(separator: ", ") + "; the rest the lab's defaults")
             out.lines(h.descriptionText)
@@ -54,41 +54,34 @@ struct HostCommand: ParsableCommand {
     }
 }
 
-/// The events of a trace that can state host traits (``HostModel/stated(by:over:)``),
-/// read in one pass without keeping the rest. With `checked`, damage in a
-/// binary trace is an error (else the caller's own pass reports it).
-func hostStatingEvents(of input: EventInput, checked: Bool = true) throws -> [Event] {
-    var events = try hostStatingStream(of: input)
-    var relevant: [Event] = []
-    while let e = try nextEvent(&events) { relevant.append(e) }
-    if checked { try checkProblems(events) }
-    return relevant
-}
-
 /// The record types HostModel.stated reads (the kinds of event that state
 /// or change what the host is seen to be).
 let hostStatingTypes = RecordTypeSet([.setIOMMU, .groupSetContainer, .groupUnsetContainer, .close, .getInfo, .checkExtension])
 
-/// Those events, one at a time (a binary trace steps over the rest
-/// undecoded).
-func hostStatingStream(of input: EventInput) throws -> EventIterator {
-    do { return try input.events(only: hostStatingTypes) } catch { throw Failure.trouble("\(error)") }
-}
-
-/// The host a trace states, read in one streaming pass: memory does not
-/// grow with the trace. Damage is the replay's to report, not this pass's.
-func hostStated(by input: EventInput, options: TraceHostOptions) throws -> (HostModel, String) {
-    var events = try hostStatingStream(of: input)
+/// Calls `body` with the trace's events that can state host traits
+/// (``HostModel/stated(by:over:)``), streamed from the input in one pass
+/// (a binary trace steps over the rest undecoded; memory does not grow with
+/// the trace). A read error met while `body` iterates is thrown after it;
+/// with `checked`, so is damage in a binary trace (else the caller's own
+/// pass reports it).
+func withHostStatingEvents<R>(of input: EventInput, checked: Bool, _ body: (AnySequence<Event>) throws -> R) throws -> R {
+    var events: EventIterator
+    do { events = try input.events(only: hostStatingTypes) } catch { throw Failure.trouble("\(error)") }
     var failure: Error? = nil
-    let stream = AnySequence {
+    let result = try body(AnySequence {
         AnyIterator { () -> Event? in
             guard failure == nil else { return nil }
             do { return try nextEvent(&events) } catch { failure = error; return nil }
         }
-    }
-    let result = try options.host(for: stream)
+    })
     if let failure { throw failure }
+    if checked { try checkProblems(events) }
     return result
+}
+
+/// The host a trace states for a replay, or the one the options give.
+func hostStated(by input: EventInput, options: TraceHostOptions) throws -> (HostModel, String) {
+    try withHostStatingEvents(of: input, checked: false) { try options.host(for: $0) }
 }
 
 extension OutputBuffer {

@@ -112,9 +112,7 @@ struct ReplayCommand: ParsableCommand {
         var done: UInt64 = 0
         while let e = try nextEvent(&events) {
             let step = replayer.step(e)
-            let kind = summary.add(step)
-            if kind == .divergent || kind == .outsideMappingsOnly { progress.finish() }
-            report.show(step, kind)
+            report.show(step, summary.add(step), clearing: progress)
             done += 1
             progress.update(done)
             if let w = writer, let out {
@@ -152,10 +150,13 @@ struct DivergenceReport {
         out = OutputBuffer(fd: fd)
     }
 
-    mutating func show(_ step: ReplayStep, _ kind: ReplaySummary.Kind) {
+    /// Prints `step` if it is one of the first `maxShown` divergences,
+    /// clearing `progress`'s line first so that the two never mix.
+    mutating func show(_ step: ReplayStep, _ kind: ReplaySummary.Kind, clearing progress: Progress? = nil) {
         guard kind == .divergent || kind == .outsideMappingsOnly else { return }
         met += 1
         guard met <= maxShown else { return }
+        progress?.finish()
         out.line(step.expected.inputLine + (kind == .divergent ? "" : "   [outside mappings only: not counted]"))
         for l in step.differenceLines(indent: "    ") { out.line(l) }
         out.flush()

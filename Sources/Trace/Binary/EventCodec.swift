@@ -166,30 +166,23 @@ public struct EventCodec: Sendable {
     /// Steps over a record not wanted (``RecordTypeSet``): its sequence,
     /// time and thread deltas are applied, its body left undecoded.
     mutating func advance(payload r: inout ByteReader) throws(DecodeError) {
+        (prevSeq, prevTime, prevTid) = try decodeHeader(&r)
+    }
+
+    /// A record's sequence number, time and thread, from their deltas
+    /// against the previous record (the state is not changed here).
+    private func decodeHeader(_ r: inout ByteReader) throws(DecodeError) -> (seq: UInt64, time: UInt64, tid: UInt32) {
         let seq = prevSeq &+ 1 &+ UInt64(bitPattern: try r.svarint())
         let time = prevTime &+ UInt64(bitPattern: try r.svarint())
         let tidAt = r.offset
         let tidCode = try r.varint()
-        if tidCode != 0 {
-            guard let t = UInt32(exactly: tidCode - 1) else { throw .corrupt(at: tidAt, "thread id out of range") }
-            prevTid = t
-        }
-        prevSeq = seq
-        prevTime = time
+        guard tidCode != 0 else { return (seq, time, prevTid) }
+        guard let t = UInt32(exactly: tidCode - 1) else { throw .corrupt(at: tidAt, "thread id out of range") }
+        return (seq, time, t)
     }
 
     public mutating func decode(type: RecordType, payload r: inout ByteReader) throws(DecodeError) -> Event {
-        let seq = prevSeq &+ 1 &+ UInt64(bitPattern: try r.svarint())
-        let time = prevTime &+ UInt64(bitPattern: try r.svarint())
-        let tidAt = r.offset
-        let tidCode = try r.varint()
-        let tid: UInt32
-        if tidCode == 0 {
-            tid = prevTid
-        } else {
-            guard let t = UInt32(exactly: tidCode - 1) else { throw .corrupt(at: tidAt, "thread id out of range") }
-            tid = t
-        }
+        let (seq, time, tid) = try decodeHeader(&r)
         let body = try Self.decodeBody(type, &r)
         if !r.isAtEnd { throw .corrupt(at: r.offset, "\(r.remaining) unexpected bytes after \(type.name) record") }
         prevSeq = seq

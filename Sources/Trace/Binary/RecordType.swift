@@ -83,7 +83,7 @@ public struct RecordTypeSet: Sendable, Equatable {
     let mask: UInt64
 
     public init(_ types: [RecordType]) {
-        mask = types.reduce(0) { $0 | (1 << UInt64($1.rawValue & 63)) }
+        mask = types.reduce(0) { $1.rawValue < 64 ? $0 | (1 << UInt64($1.rawValue)) : $0 }
     }
 
     public static let all = RecordTypeSet(mask: ~0)

@@ -57,7 +57,6 @@ public final class TraceWriter {
         }
     }
     private var frame = OpenFrame()
-    private var frameRecords: Int { frame.records }
     private var frameOpenedAt: UInt64 = 0
     private var fileOffset: Int = 0
     private var index = SeekIndex()
@@ -121,22 +120,22 @@ public final class TraceWriter {
     /// Closes the open frame if it has been open longer than the interval.
     /// A recorder calls this when idle so that quiet periods still reach disk.
     public func flushIfDue() throws(TraceError) {
-        if frameRecords > 0 && Self.monotonicNow() &- frameOpenedAt >= options.frameInterval { try flush() }
+        if frame.records > 0 && Self.monotonicNow() &- frameOpenedAt >= options.frameInterval { try flush() }
     }
 
     /// Compresses and writes the open frame, if any.
     public func flush() throws(TraceError) {
-        guard frameRecords > 0 else { return }
+        guard frame.records > 0 else { return }
         var end = ByteWriter()
-        end.varint(UInt64(frameRecords))
+        end.varint(UInt64(frame.records))
         end.u32(CRC32C.checksum(frame.bytes.bytes))
         frame.bytes.u8(RecordType.frameEnd.rawValue)
         frame.bytes.blob(end.bytes)
         let compressed = try compressor.compressFrame(frame.bytes.bytes)
-        let first = eventCount - UInt64(frameRecords)
+        let first = eventCount - UInt64(frame.records)
         index.entries.append(SeekIndex.Entry(offset: UInt64(fileOffset), compressedSize: UInt32(compressed.count),
                                              contentSize: UInt32(frame.bytes.bytes.count), firstEvent: first,
-                                             eventCount: UInt32(frameRecords), crc: CRC32C.checksum(compressed)))
+                                             eventCount: UInt32(frame.records), crc: CRC32C.checksum(compressed)))
         frame.bytes.bytes.removeAll(keepingCapacity: frame.bytes.bytes.capacity <= 4 << 20)
         frame.records = 0
         frame.codec.reset()
