@@ -36,10 +36,12 @@ let package = Package(
         .target(name: "Conform", dependencies: ["Replay", "Trace"]),
         // vfiotrace fuzz: random streams, a reference against the engine, shrinking.
         .target(name: "Differential", dependencies: ["Conform", "Replay", "Trace"]),
+        // The HTML report (--html): divergences drawn as inline SVG.
+        .target(name: "Report", dependencies: ["Conform", "Replay", "Trace"]),
         .executableTarget(
             name: "vfiotrace",
             dependencies: [
-                "Trace", "Replay", "Conform", "Record", "Differential",
+                "Trace", "Replay", "Conform", "Record", "Differential", "Report",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -52,6 +54,7 @@ let package = Package(
                     resources: [.copy("Golden")]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Trace", "CVFIO", "TestSupport"]),
         .testTarget(name: "ConformTests", dependencies: ["Conform", "Replay", "Trace"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Conform", "Replay", "Trace", "TestSupport"]),
         .testTarget(name: "DifferentialTests", dependencies: ["Differential", "Conform", "Replay", "Trace"]),
         .testTarget(name: "CLITests", dependencies: ["Trace"], exclude: ["Snapshots"]),
         .testTarget(name: "RecordTests", dependencies: ["Record", "Trace", "TestSupport"]),

@@ -27,6 +27,8 @@ public struct RuleResult: Sendable {
     public let detail: String
     /// The scenario file that ran (nil for CONF without one).
     public let scenario: String?
+    /// For FAIL: the first divergent event, for reports that draw it.
+    public var firstDivergence: ReplayStep? = nil
 }
 
 /// Runs rules on a backend.
@@ -71,8 +73,8 @@ public enum ConformRunner {
     }
 
     public static func run(_ rule: Rule, on target: Target) -> RuleResult {
-        func result(_ v: Verdict, _ detail: String, _ path: String? = nil) -> RuleResult {
-            RuleResult(rule: rule, backend: target.name, verdict: v, detail: detail, scenario: path)
+        func result(_ v: Verdict, _ detail: String, _ path: String? = nil, step: ReplayStep? = nil) -> RuleResult {
+            RuleResult(rule: rule, backend: target.name, verdict: v, detail: detail, scenario: path, firstDivergence: step)
         }
         guard let scenario = rule.scenario(for: target.profile) else {
             return result(.conf, "not applicable to kernel behaviour \(target.profile.name) (written for "
@@ -96,14 +98,18 @@ public enum ConformRunner {
         // Counted as replay counts: the same ReplaySummary.
         var replayer = Replayer(backend: backend)
         var summary = ReplaySummary(options: replayer.checker.options)
+        var firstStep: ReplayStep? = nil
         for e in events {
-            summary.add(replayer.step(e))
+            let step = replayer.step(e)
+            let before = summary.firstDivergence
+            summary.add(step)
+            if before == nil && summary.firstDivergence != nil { firstStep = step }
             if let why = summary.firstUnreplayable {
                 return result(.brok, "could not be performed: \(why)", scenario.path)
             }
         }
         if summary.statedOutcomes == 0 { return result(.brok, "the scenario states no outcome to check", scenario.path) }
-        if let d = summary.firstDivergence { return result(.fail, d, scenario.path) }
+        if let d = summary.firstDivergence { return result(.fail, d, scenario.path, step: firstStep) }
         if let h = summary.firstHazard { return result(.warn, "kernel hazard: \(h)", scenario.path) }
         return result(.pass, "\(summary.statedOutcomes) outcomes matched", scenario.path)
     }

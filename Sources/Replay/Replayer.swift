@@ -14,6 +14,10 @@ public struct ReplayStep: Sendable {
     public var differences: [Difference]
     /// True when some difference counts under the comparison options.
     public var diverged: Bool
+    /// For an event with a bitmap outcome: the page ranges of the bitmap
+    /// (bit numbers from its base) that lay inside the container's mappings
+    /// before the call, sorted; empty otherwise. Reports draw them.
+    public var coverage: [Range<UInt64>] = []
 }
 
 /// Compares a stream of expected events against actual ones, following the
@@ -37,10 +41,10 @@ public struct OutcomeChecker {
     public mutating func check(expected: Event, actual: Event, notes: [BackendNote] = [],
                                sameInputs: Bool = false) -> ReplayStep {
         var differences: [Difference] = []
+        var coverage: [Range<UInt64>] = []
         if !sameInputs && expected.inputs != actual.inputs {
             differences.append(.inputs(expected: expected.inputLine, actual: actual.inputLine))
         } else {
-            var coverage: [Range<UInt64>] = []
             if let (out, base, pgsize) = expected.bitmapOutcome, let out {
                 coverage = shadow.coverage(fd: containerFD(expected) ?? -1, base: base, pgsize: pgsize, pages: out.count * 8)
             }
@@ -53,7 +57,7 @@ public struct OutcomeChecker {
         shadow.apply(expected, result: expected.result ?? actual.result)
         defer { index += 1 }
         return ReplayStep(index: index, expected: expected, actual: actual, notes: notes, differences: differences,
-                          diverged: differences.contains { $0.counts(options) })
+                          diverged: differences.contains { $0.counts(options) }, coverage: coverage)
     }
 
     private func containerFD(_ e: Event) -> Int32? {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Conform
 import Replay
+import Report
 import Trace
 #if canImport(Glibc)
 import Glibc
@@ -43,6 +44,8 @@ struct BisectCommand: ParsableCommand {
 
     @OptionGroup var comparison: ComparisonArguments
 
+    @OptionGroup var html: HTMLReportOptions
+
     func validate() throws {
         if profiles != nil && kernels != nil { throw ValidationError("give --profiles or --kernels, not both") }
         if labOut != nil && kernels == nil { throw ValidationError("--lab-out is for --kernels") }
@@ -76,10 +79,11 @@ struct BisectCommand: ParsableCommand {
             let (model, _) = try host.host(for: events)
             points = try profileList().map { Bisection.enginePoint(events, profile: $0, host: model) }
         }
-        var out = OutputBuffer()
+        var out = OutputBuffer(fd: html.onStandardOutput ? 2 : 1)
         var changes = 0
         var first: String? = nil
-        for c in Bisection.compare(points, options: comparison.options) {
+        let comparisons = Bisection.compare(points, options: comparison.options)
+        for c in comparisons {
             guard let step = c.firstChange else {
                 out.line("same  \(c.from) -> \(c.to)")
                 continue
@@ -90,9 +94,17 @@ struct BisectCommand: ParsableCommand {
             for l in step.reportLines(indent: "    ") { out.line(l) }
         }
         let names = points.map(\.name).joined(separator: ", ")
-        out.line(changes == 0 ? "no change across \(names)"
-                 : "\(changes) change point\(changes == 1 ? "" : "s") across \(names); the first is \(first!)")
+        let verdict = changes == 0 ? "no change across \(names)"
+            : "\(changes) change point\(changes == 1 ? "" : "s") across \(names); the first is \(first!)"
+        out.line(verdict)
         out.flush()
+        if html.path != nil {
+            let along = kernels.map { "kernels \($0)" } ?? "profiles \(points.map(\.name).joined(separator: ","))"
+            var page = comparison.page("vfiotrace bisect \(trace)", facts: [("trace", trace), ("along", along)])
+            page.addChangePoints(comparisons)
+            page.summary = [verdict]
+            try html.write(page, inputs: [trace])
+        }
         if changes > 0 { throw ExitCode(1) }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Conform
 import Replay
+import Report
 import Trace
 #if canImport(Glibc)
 import Glibc
@@ -74,9 +75,14 @@ struct ConformCommand: ParsableCommand {
     @Option(help: "Colour the verdicts: auto (on a terminal, unless NO_COLOR is set or TERM=dumb), always, never.")
     var color: ColorChoice = .auto
 
+    @OptionGroup var html: HTMLReportOptions
+
     @OptionGroup var progressOptions: ProgressOptions
 
     func run() throws {
+        if html.onStandardOutput && (output ?? "-") == "-" {
+            throw ValidationError("--html - takes standard output: give the text report a file with -o")
+        }
         if let client { return try runClient(client) }
         let (dir, catalogue) = try loadRuleCatalogue(corpus)
         var selected = catalogue.select(rules)
@@ -114,6 +120,7 @@ struct ConformCommand: ParsableCommand {
             for line in report.split(separator: "\n", omittingEmptySubsequences: false).dropLast() { out.line(String(line)) }
             out.flush()
         }
+        try writePage(runs, facts: [("rules", dir), ("backend", backend.kind.rawValue)])
         let all = runs.flatMap(\.results)
         if all.contains(where: { $0.verdict == .brok }) { throw ExitCode(2) }
         if all.contains(where: { $0.verdict == .fail }) { throw ExitCode(1) }
@@ -139,8 +146,21 @@ extension ConformCommand {
         } else {
             printRaw(report, fd: 1)
         }
+        try writePage([run], facts: [("recording", path)])
         if results.contains(where: { $0.verdict == .brok }) { throw ExitCode(2) }
         if results.contains(where: { $0.verdict == .fail }) { throw ExitCode(1) }
+    }
+
+    /// `--html`: the verdict matrix, each verdict but PASS linked to its
+    /// card (FAIL with its first divergent event drawn).
+    func writePage(_ runs: [TargetResults], facts: [(String, String)]) throws {
+        guard html.path != nil else { return }
+        var page = HTMLReport(title: "vfiotrace conform", cardLimit: 1000)
+        page.facts = facts
+        page.cardHeading = "Failures and warnings"
+        page.addMatrix(runs)
+        page.summary = runs.map(\.summary)
+        try html.write(page, inputs: [client, corpus].compactMap { $0 })
     }
 }
 
@@ -155,8 +175,8 @@ func loadRuleCatalogue(_ corpus: String?) throws -> (String, Catalogue) {
 }
 
 /// Writes a whole text file: beside it, then in its place.
-func writeTextFile(_ path: String, _ s: String) throws {
-    let out = try beginOutput(path, inputs: [])
+func writeTextFile(_ path: String, _ s: String, inputs: [String] = []) throws {
+    let out = try beginOutput(path, inputs: inputs)
     let fd: Int32
     do { fd = try out.openForWriting() } catch {
         out.abandon()

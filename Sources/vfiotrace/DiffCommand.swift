@@ -1,5 +1,6 @@
 import ArgumentParser
 import Replay
+import Report
 import Trace
 
 struct DiffCommand: ParsableCommand {
@@ -31,12 +32,15 @@ struct DiffCommand: ParsableCommand {
 
     @OptionGroup var comparison: ComparisonArguments
 
+    @OptionGroup var html: HTMLReportOptions
+
     @OptionGroup var progressOptions: ProgressOptions
 
     func run() throws {
         let ia = try openInput(a)
         let ib = try openInput(b)
-        var report = DivergenceReport(maxShown: comparison.maxDivergences)
+        var report = DivergenceReport(maxShown: comparison.maxDivergences, fd: html.onStandardOutput ? 2 : 1)
+        var page = html.path.map { _ in comparison.page("vfiotrace diff \(a) \(b)", facts: [("expected", a), ("actual", b)]) }
         let d: TraceDiff
         var progress = progressOptions.meter("diff", total: ia.indexedEventCount)
         var compared: UInt64 = 0
@@ -44,6 +48,7 @@ struct DiffCommand: ParsableCommand {
             d = try TraceDiff.compare(ia, ib, options: comparison.options) { step, kind in
                 compared += 1
                 report.show(step, kind, clearing: progress)
+                page?.add(step, kind)
                 progress.update(compared)
             }
         } catch {
@@ -54,6 +59,10 @@ struct DiffCommand: ParsableCommand {
         let extra: String? = d.onlyInSecond > 0 ? "\(b) has \(d.onlyInSecond) more events"
             : d.onlyInFirst > 0 ? "\(b) ends \(d.onlyInFirst) events early" : nil
         report.finish(d.summary, extra: extra)
+        if var page {
+            page.summary = [d.summary.line(extra: extra)]
+            try html.write(page, inputs: [a, b])
+        }
         if d.summary.divergent > 0 || extra != nil { throw ExitCode(1) }
     }
 }

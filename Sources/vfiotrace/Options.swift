@@ -1,4 +1,5 @@
 import ArgumentParser
+import Report
 import Conform
 import Replay
 import Trace
@@ -253,5 +254,35 @@ enum ColorChoice: String, CaseIterable, ExpressibleByArgument {
             if let t = getenv("TERM"), String(cString: t) == "dumb" { return false }
             return isatty(fd) == 1
         }
+    }
+}
+
+/// `--html FILE`: the command's findings also as one self-contained HTML page.
+struct HTMLReportOptions: ParsableArguments {
+    @Option(name: .customLong("html"),
+            help: ArgumentHelp("Also write the findings as one self-contained HTML page (bitmap differences drawn to scale; `-`: standard output, the text report then goes to standard error).",
+                               valueName: "file"),
+            completion: .file(extensions: ["html"]))
+    var path: String?
+
+    /// Whether the page takes standard output.
+    var onStandardOutput: Bool { path == "-" }
+
+    /// Writes `report` where `--html` says, beside the target then renamed;
+    /// never over one of `inputs`.
+    func write(_ report: HTMLReport, inputs: [String]) throws {
+        guard let path else { return }
+        if path == "-" { return printRaw(report.render(), fd: 1) }
+        try writeTextFile(path, report.render(), inputs: inputs)
+    }
+}
+
+extension ComparisonArguments {
+    /// An HTML page for a comparing command: it draws at least 50
+    /// divergences, more when --max-divergences asks for more.
+    func page(_ title: String, facts: [(String, String)]) -> HTMLReport {
+        var page = HTMLReport(title: title, cardLimit: max(50, maxDivergences))
+        page.facts = facts
+        return page
     }
 }

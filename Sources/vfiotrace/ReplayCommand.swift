@@ -63,7 +63,13 @@ struct ReplayCommand: ParsableCommand {
 
     @OptionGroup var host: TraceHostOptions
 
+    @OptionGroup var html: HTMLReportOptions
+
     @OptionGroup var progressOptions: ProgressOptions
+
+    func validate() throws {
+        if output == "-" && html.onStandardOutput { throw ValidationError("-o - and --html - cannot both have standard output") }
+    }
 
     func run() throws {
         let input = try openInput(trace)
@@ -95,8 +101,10 @@ struct ReplayCommand: ParsableCommand {
         }
         var replayer = Replayer(backend: backendObject, options: comparison.options)
         // With `-o -` the trace is standard output: the report goes to stderr.
-        var report = DivergenceReport(maxShown: comparison.maxDivergences, fd: out?.isStandardOutput == true ? 2 : 1)
+        var report = DivergenceReport(maxShown: comparison.maxDivergences,
+                                      fd: out?.isStandardOutput == true || html.onStandardOutput ? 2 : 1)
         var summary = ReplaySummary(options: comparison.options)
+        var page = html.path.map { _ in comparison.page("vfiotrace replay \(trace)", facts: [("trace", trace), ("backend", backendObject.name), ("chosen because", why)]) }
         report.out.line("replaying \(trace) on \(backendObject.name) (\(why))")
         report.out.flush()
         var writer: TraceWriter? = nil
@@ -112,7 +120,9 @@ struct ReplayCommand: ParsableCommand {
         var done: UInt64 = 0
         while let e = try nextEvent(&events) {
             let step = replayer.step(e)
-            report.show(step, summary.add(step), clearing: progress)
+            let kind = summary.add(step)
+            report.show(step, kind, clearing: progress)
+            page?.add(step, kind)
             done += 1
             progress.update(done)
             if let w = writer, let out {
@@ -127,6 +137,10 @@ struct ReplayCommand: ParsableCommand {
         }
         report.finish(summary)
         backendObject.close()
+        if var page {
+            page.summary = [summary.line()]
+            try html.write(page, inputs: [trace])
+        }
         // Outcomes the trace states but this backend could not produce make
         // the comparison invalid (later divergences may only follow from
         // them): trouble, not a finding and not a match.

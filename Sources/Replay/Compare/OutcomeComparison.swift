@@ -307,7 +307,7 @@ public enum OutcomeComparison {
 extension Array {
     /// The first index whose element satisfies `pred`, for an array
     /// partitioned so that all that fail come first.
-    func partitioningIndex(where pred: (Element) -> Bool) -> Int {
+    public func partitioningIndex(where pred: (Element) -> Bool) -> Int {
         var lo = 0, hi = count
         while lo < hi {
             let mid = (lo + hi) / 2
