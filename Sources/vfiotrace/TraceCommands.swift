@@ -98,16 +98,28 @@ struct CatCommand: ParsableCommand {
     @Argument(help: "The trace to print.", completion: .file(extensions: ["vft"]))
     var trace: String
 
-    @Option(parsing: .unconditional, help: "First event to print (0-based position in the trace).")
-    var from: UInt64 = 0
+    // Signed, so that a negative value gets a message of ours rather than
+    // the parser's "invalid value".
+    @Option(name: .customLong("from"), parsing: .unconditional, help: "First event to print (0-based position in the trace).")
+    var fromArgument: Int64 = 0
 
-    @Option(parsing: .unconditional, help: "How many events to print (default: all).")
-    var count: UInt64?
+    @Option(name: .customLong("count"), parsing: .unconditional, help: "How many events to print (default: all).")
+    var countArgument: Int64?
 
     @Flag(help: "Leave out the !header lines.")
     var noHeader = false
 
     @OptionGroup var progressOptions: ProgressOptions
+
+    var from: UInt64 { UInt64(fromArgument) }
+    var count: UInt64? { countArgument.map { UInt64($0) } }
+
+    func validate() throws {
+        if fromArgument < 0 {
+            throw ValidationError("--from \(fromArgument): events are numbered from 0; `vfiotrace info` says how many the trace holds")
+        }
+        if let c = countArgument, c < 0 { throw ValidationError("--count \(c): give 0 or more events (leave it out for all)") }
+    }
 
     func run() throws {
         let r = try openTrace(trace)
