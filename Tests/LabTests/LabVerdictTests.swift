@@ -255,4 +255,31 @@ struct LabOlderKernelTests {
         let change = Bisection.firstChange(try outcomes("5.10"), try outcomes("6.1"), options: ComparisonOptions())
         #expect(change?.expected.seq == 25, "first change at \(change.map { "#\($0.expected.seq)" } ?? "none")")
     }
+
+    @Test("bisect --kernels --html links the change 5.10 -> 6.1 to a card for event #25",
+          .enabled(if: Lab.bisect != nil, "no bisect output: scripts/lab-lane sets VFIOTRACE_LAB_BISECT"))
+    func bisectKernelsPage() throws {
+        let page = try String(contentsOfFile: Lab.bisect! + "/bisect.html", encoding: .utf8)
+        #expect(page.contains("<td>5.10</td><td>6.1</td><td class=\"change\">FIRST CHANGE</td><td><a href=\"#d1\">#25 "))
+        #expect(page.contains("id=\"d1\""))
+        #expect(page.contains("kernels 5.10,6.1"))
+    }
+
+    @Test("the lab's progress line showed the 5.10 guest's phases with its elapsed time",
+          .enabled(if: Lab.out510 != nil, "no 5.10 lab output: scripts/lab-lane sets VFIOTRACE_LAB_OUT_510"))
+    func progressLine() throws {
+        let shown = try String(contentsOfFile: Lab.out510! + "/progress.txt", encoding: .utf8)
+        let lines = shown.split(separator: "\r").map { $0.replacingOccurrences(of: "\u{1B}[K", with: "") }
+        #expect(lines.contains { $0.hasPrefix("vm-lab: 5.10 preparing ") })
+        #expect(lines.contains { $0.hasPrefix("vm-lab: 5.10 booting ") })
+        #expect(lines.contains { $0.hasPrefix("vm-lab: 5.10 running ") })
+        // Seconds count up.
+        let secs = lines.filter { $0.hasPrefix("vm-lab: 5.10 ") }.compactMap { l -> Int? in
+            guard let r = l.range(of: #"\d+s"#, options: .regularExpression) else { return nil }
+            return Int(l[r].dropLast())
+        }
+        #expect(secs.count > 5 && secs == secs.sorted() && secs.last! > secs.first!)
+        // The line is cleared at the end.
+        #expect(shown.hasSuffix("\r\u{1B}[K") || shown.contains("\r\u{1B}[K\n") || shown.contains("\r\u{1B}[KPASS"))
+    }
 }
