@@ -41,11 +41,14 @@
  * reappear in every pre-copy iteration and the device's writes once each.
  *
  * It taints the kernel (out of tree, unsigned).  Load it only in a test VM
- * or on a host you are testing on.  Builds against 6.1 and 6.12 headers.
+ * or on a host you are testing on.  Builds against 5.10, 6.1 and 6.12
+ * headers.  On 5.10 (the first mdev API, below) only the "pin" type exists:
+ * migration v2 came in 5.18.
  */
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/device.h>
+#include <linux/uuid.h>	/* 5.10's mdev.h uses guid_t without it */
 #include <linux/mdev.h>
 #include <linux/vfio.h>
 #include <linux/slab.h>
@@ -60,6 +63,28 @@
 #include <linux/fs.h>
 #include <linux/pci_regs.h>
 #include <vfiotrace_pin.h>
+
+/*
+ * 5.10's mdev API (bullseye; the one before 5.11 reworked it): the parent
+ * registers mdev_parent_ops whose callbacks take the mdev_device (there is
+ * no vfio_device for the driver), vfio_pin_pages() and vfio_unpin_pages()
+ * take arrays of page frame numbers, vfio_dma_rw() takes the device's
+ * vfio_group, and unmaps reach the driver through a VFIO_IOMMU_NOTIFY
+ * notifier instead of a dma_unmap callback.  The kernels between are not
+ * supported.
+ */
+#define VPIN_MDEV_V1 (LINUX_VERSION_CODE < KERNEL_VERSION(5, 11, 0))
+#if !VPIN_MDEV_V1 && LINUX_VERSION_CODE < KERNEL_VERSION(6, 1, 0)
+#error "vfiotrace_pin builds against 5.10, or 6.1 and later"
+#endif
+
+#if VPIN_MDEV_V1
+typedef int vpin_state_t;		/* no migration states: always running */
+#define VPIN_STATE_RUNNING 0
+#else
+typedef enum vfio_device_mig_state vpin_state_t;
+#define VPIN_STATE_RUNNING VFIO_DEVICE_STATE_RUNNING
+#endif
 
 #define VPIN_NAME "vfiotrace-pin"
 #define VPIN_RW_MAX (16UL << 20)
@@ -123,13 +148,19 @@ struct vpin_mig_file {
 };
 
 struct vpin_device {
+#if VPIN_MDEV_V1
+	struct mdev_device *mdev;
+	struct vfio_group *group;	/* while open: vfio_dma_rw() takes it */
+	struct notifier_block unmap_nb;	/* VFIO_IOMMU_NOTIFY_DMA_UNMAP */
+#else
 	struct vfio_device vdev;
+#endif
 	struct mutex lock;		/* everything below, and the migration state */
 	struct list_head pinned;	/* struct vpin_page, one per page */
 	bool migratable;		/* the "mig" type */
 	bool open;
 	u8 config[PCI_CFG_SPACE_SIZE];	/* the emulated config space ("mig") */
-	enum vfio_device_mig_state state;
+	vpin_state_t state;
 	struct vpin_mig_file *saving, *resuming;
 	struct vpin_settings settings;
 	struct delayed_work work;
@@ -139,8 +170,10 @@ struct vpin_device {
 
 static struct class *vpin_class;
 static struct device *vpin_parent_dev;
+#if !VPIN_MDEV_V1
 static struct mdev_parent vpin_parent;
 static struct mdev_type vpin_type, vpin_mig_type;
+#endif
 
 /*
  * What the module has allocated and not freed: page records (one per page
@@ -160,6 +193,75 @@ static const struct kernel_param_ops vpin_live_ops = { .get = vpin_live_get };
 module_param_cb(live_objects, &vpin_live_ops, NULL, 0444);
 MODULE_PARM_DESC(live_objects, "page records and migration data files allocated and not yet freed");
 
+/* ---- The VFIO calls, in either API ----------------------------------- */
+
+#if VPIN_MDEV_V1
+/* vfio_pin_pages(): npage frames from iova's.  The core refuses 0 and more
+ * than VFIO_PIN_PAGES_MAX_ENTRIES before it reads the arrays. */
+static int vpin_core_pin(struct vpin_device *v, u64 iova, int npage, int prot)
+{
+	unsigned long one_user = 0, one_phys = 0, *user, *phys;
+	int i, ret;
+
+	if (npage <= 0 || npage > VFIO_PIN_PAGES_MAX_ENTRIES)
+		return vfio_pin_pages(mdev_dev(v->mdev), &one_user, npage, prot, &one_phys);
+	user = kcalloc(npage, sizeof(*user), GFP_KERNEL);
+	phys = kcalloc(npage, sizeof(*phys), GFP_KERNEL);
+	ret = -ENOMEM;
+	if (user && phys) {
+		for (i = 0; i < npage; i++)
+			user[i] = (iova >> PAGE_SHIFT) + i;
+		ret = vfio_pin_pages(mdev_dev(v->mdev), user, npage, prot, phys);
+	}
+	kfree(user);
+	kfree(phys);
+	return ret;
+}
+
+static void vpin_core_unpin_page(struct vpin_device *v, u64 iova)
+{
+	unsigned long pfn = iova >> PAGE_SHIFT;
+
+	vfio_unpin_pages(mdev_dev(v->mdev), &pfn, 1);
+}
+
+static int vpin_core_rw(struct vpin_device *v, u64 iova, void *data, size_t len, bool write)
+{
+	if (!v->group)
+		return -EINVAL;
+	return vfio_dma_rw(v->group, iova, data, len, write);
+}
+#else
+static int vpin_core_pin(struct vpin_device *v, u64 iova, int npage, int prot)
+{
+	struct page **pages, *dummy[1];
+	int ret;
+
+	/* The core refuses 0 and more than VFIO_PIN_PAGES_MAX_ENTRIES pages
+	 * itself; let it, with an array it will not use. */
+	if (npage <= 0 || npage > PAGE_SIZE / sizeof(unsigned long))
+		return vfio_pin_pages(&v->vdev, iova, npage, prot, dummy);
+	pages = kcalloc(npage, sizeof(*pages), GFP_KERNEL);
+	if (!pages)
+		return -ENOMEM;
+	ret = vfio_pin_pages(&v->vdev, iova, npage, prot, pages);
+	kfree(pages);
+	return ret;
+}
+
+static void vpin_core_unpin_page(struct vpin_device *v, u64 iova)
+{
+	vfio_unpin_pages(&v->vdev, iova, 1);
+}
+
+static int vpin_core_rw(struct vpin_device *v, u64 iova, void *data, size_t len, bool write)
+{
+	return vfio_dma_rw(&v->vdev, iova, data, len, write);
+}
+#endif
+
+/* ---- Pinned pages ---------------------------------------------------- */
+
 static struct vpin_page *vpin_find(struct vpin_device *v, u64 iova)
 {
 	struct vpin_page *p;
@@ -173,7 +275,7 @@ static struct vpin_page *vpin_find(struct vpin_device *v, u64 iova)
 /* Drops one reference this device holds on the page at iova. */
 static void vpin_unpin_one(struct vpin_device *v, struct vpin_page *p)
 {
-	vfio_unpin_pages(&v->vdev, p->iova, 1);
+	vpin_core_unpin_page(v, p->iova);
 	if (--p->refs == 0) {
 		list_del(&p->node);
 		kfree(p);
@@ -197,19 +299,10 @@ static void vpin_unpin_range(struct vpin_device *v, u64 iova, u64 length)
 
 static int vpin_pin(struct vpin_device *v, struct vfiotrace_pin_req *req)
 {
-	struct page **pages;
-	struct page *dummy[1];
 	u64 n = req->length, i;
 	int ret;
 
-	/* The core refuses 0 and more than VFIO_PIN_PAGES_MAX_ENTRIES pages
-	 * itself; let it, with an array it will not use. */
-	if (n == 0 || n > PAGE_SIZE / sizeof(unsigned long) || n > INT_MAX)
-		return vfio_pin_pages(&v->vdev, req->iova, n > INT_MAX ? INT_MAX : (int)n, req->prot, dummy);
-	pages = kcalloc(n, sizeof(*pages), GFP_KERNEL);
-	if (!pages)
-		return -ENOMEM;
-	ret = vfio_pin_pages(&v->vdev, req->iova, (int)n, req->prot, pages);
+	ret = vpin_core_pin(v, req->iova, n > INT_MAX ? INT_MAX : (int)n, req->prot);
 	if (ret > 0) {
 		for (i = 0; i < (u64)ret; i++) {
 			u64 iova = req->iova + i * PAGE_SIZE;
@@ -219,7 +312,7 @@ static int vpin_pin(struct vpin_device *v, struct vfiotrace_pin_req *req)
 				p = kzalloc(sizeof(*p), GFP_KERNEL);
 				if (!p) {
 					/* Cannot remember it: give it back. */
-					vfio_unpin_pages(&v->vdev, iova, 1);
+					vpin_core_unpin_page(v, iova);
 					continue;
 				}
 				p->iova = iova;
@@ -229,7 +322,6 @@ static int vpin_pin(struct vpin_device *v, struct vfiotrace_pin_req *req)
 			p->refs++;
 		}
 	}
-	kfree(pages);
 	return ret;
 }
 
@@ -257,12 +349,12 @@ static int vpin_rw(struct vpin_device *v, struct vfiotrace_pin_req *req)
 	int ret;
 
 	if (req->length == 0 || req->length > VPIN_RW_MAX)
-		return vfio_dma_rw(&v->vdev, req->iova, NULL, 0, req->prot & 1);
+		return vpin_core_rw(v, req->iova, NULL, 0, req->prot & 1);
 	buf = kvzalloc(req->length, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
 	memset(buf, 0x5a, req->length);
-	ret = vfio_dma_rw(&v->vdev, req->iova, buf, req->length, req->prot & 1);
+	ret = vpin_core_rw(v, req->iova, buf, req->length, req->prot & 1);
 	kvfree(buf);
 	return ret;
 }
@@ -280,13 +372,17 @@ static unsigned int vpin_pinned_count(struct vpin_device *v)
 /* ---- The workload ---------------------------------------------------- */
 
 /* The states in which the device runs (and so does its workload). */
-static bool vpin_running(enum vfio_device_mig_state s)
+static bool vpin_running(vpin_state_t s)
 {
+#if VPIN_MDEV_V1
+	return true;
+#else
 	return s == VFIO_DEVICE_STATE_RUNNING || s == VFIO_DEVICE_STATE_RUNNING_P2P
 #if VPIN_HAS_PRE_COPY
 	       || s == VFIO_DEVICE_STATE_PRE_COPY || s == VFIO_DEVICE_STATE_PRE_COPY_P2P
 #endif
 		;
+#endif
 }
 
 static void vpin_note(struct vpin_device *v, long ret)
@@ -338,7 +434,7 @@ static void vpin_tick(struct vpin_device *v)
 	}
 	stamp = cpu_to_le64(v->ticks);
 	vpin_for_each_page(v, VPIN_SET_WRITE, iova, r, i) {
-		int ret = vfio_dma_rw(&v->vdev, iova, &stamp, sizeof(stamp), true);
+		int ret = vpin_core_rw(v, iova, &stamp, sizeof(stamp), true);
 
 		if (ret == 0)
 			v->writes++;
@@ -370,7 +466,12 @@ static void vpin_work(struct work_struct *work)
 
 static struct vpin_device *vpin_from_dev(struct device *dev)
 {
+#if VPIN_MDEV_V1
+	/* The device's own drvdata is vfio_mdev's. */
+	return mdev_get_drvdata(mdev_from_dev(dev));
+#else
 	return dev_get_drvdata(dev);
+#endif
 }
 
 /* Parses "IOVA+PAGES,IOVA+PAGES,..." (hex or decimal; empty clears). */
@@ -477,8 +578,11 @@ static ssize_t period_ms_store(struct device *dev, struct device_attribute *a,
 }
 static DEVICE_ATTR_RW(period_ms);
 
-static const char *vpin_state_name(enum vfio_device_mig_state s)
+static const char *vpin_state_name(vpin_state_t s)
 {
+#if VPIN_MDEV_V1
+	return "running";
+#else
 	switch (s) {
 	case VFIO_DEVICE_STATE_ERROR: return "error";
 	case VFIO_DEVICE_STATE_STOP: return "stop";
@@ -493,6 +597,7 @@ static const char *vpin_state_name(enum vfio_device_mig_state s)
 	default: break;
 	}
 	return "?";
+#endif
 }
 
 /* One line a test can parse: what the workload did, and where it stands. */
@@ -517,6 +622,7 @@ static struct attribute *vpin_attrs[] = {
 static const struct attribute_group vpin_attr_group = { .name = "vfiotrace", .attrs = vpin_attrs };
 static const struct attribute_group *vpin_attr_groups[] = { &vpin_attr_group, NULL };
 
+#if !VPIN_MDEV_V1
 /* ---- The PCI surface ("mig") ---------------------------------------- */
 
 #define VPIN_REGION_SHIFT 40
@@ -1068,15 +1174,15 @@ static const struct vfio_migration_ops vpin_mig_ops = {
 #endif
 };
 
-/* ---- The VFIO device ------------------------------------------------ */
+#endif /* !VPIN_MDEV_V1: the PCI surface and migration */
 
-static long vpin_ioctl(struct vfio_device *vdev, unsigned int cmd, unsigned long arg)
+/* ---- The device, in either API ---------------------------------------- */
+
+/* VFIOTRACE_PIN_IOCTL on the device fd. */
+static long vpin_request(struct vpin_device *v, unsigned long arg)
 {
-	struct vpin_device *v = container_of(vdev, struct vpin_device, vdev);
 	struct vfiotrace_pin_req req;
 
-	if (cmd != VFIOTRACE_PIN_IOCTL)
-		return v->migratable ? vpin_pci_ioctl(v, cmd, (void __user *)arg) : -ENOTTY;
 	if (copy_from_user(&req, (void __user *)arg, sizeof(req)))
 		return -EFAULT;
 	mutex_lock(&v->lock);
@@ -1103,38 +1209,204 @@ static long vpin_ioctl(struct vfio_device *vdev, unsigned int cmd, unsigned long
 	return 0;
 }
 
-static void vpin_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length)
+/* An unmap of [iova, iova + length): the pages this device pinned there
+ * are given back first, or the type1 driver's unmap retries end in BUG_ON. */
+static void vpin_drop_range(struct vpin_device *v, u64 iova, u64 length)
 {
-	struct vpin_device *v = container_of(vdev, struct vpin_device, vdev);
-
 	mutex_lock(&v->lock);
 	vpin_unpin_range(v, iova, length);
 	mutex_unlock(&v->lock);
 }
 
-static int vpin_open_device(struct vfio_device *vdev)
+static void vpin_opened(struct vpin_device *v)
+{
+	mutex_lock(&v->lock);
+	v->open = true;
+	v->state = VPIN_STATE_RUNNING;	/* every open starts RUNNING */
+	vpin_schedule(v);
+	mutex_unlock(&v->lock);
+}
+
+static void vpin_closed(struct vpin_device *v)
+{
+	mutex_lock(&v->lock);
+	v->open = false;
+#if !VPIN_MDEV_V1
+	vpin_mig_files_drop(v);
+#endif
+	mutex_unlock(&v->lock);
+	/* The work item takes the lock and sees !open; wait for one in flight. */
+	cancel_delayed_work_sync(&v->work);
+	vpin_drop_range(v, 0, U64_MAX);
+}
+
+static void vpin_setup(struct vpin_device *v)
+{
+	mutex_init(&v->lock);
+	INIT_LIST_HEAD(&v->pinned);
+	INIT_DELAYED_WORK(&v->work, vpin_work);
+	v->state = VPIN_STATE_RUNNING;
+}
+
+#if VPIN_MDEV_V1
+/* ---- 5.10: mdev_parent_ops -------------------------------------------- */
+
+#define VPIN_MAX_INSTANCES 4
+static atomic_t vpin_instances = ATOMIC_INIT(0);
+
+static int vpin_unmap_notify(struct notifier_block *nb, unsigned long action, void *data)
+{
+	struct vpin_device *v = container_of(nb, struct vpin_device, unmap_nb);
+	struct vfio_iommu_type1_dma_unmap *unmap = data;
+
+	if (action == VFIO_IOMMU_NOTIFY_DMA_UNMAP)
+		vpin_drop_range(v, unmap->iova, unmap->size);
+	return NOTIFY_OK;
+}
+
+static int vpin_v1_create(struct kobject *kobj, struct mdev_device *mdev)
+{
+	struct vpin_device *v;
+
+	if (atomic_inc_return(&vpin_instances) > VPIN_MAX_INSTANCES) {
+		atomic_dec(&vpin_instances);
+		return -ENOSPC;
+	}
+	v = kzalloc(sizeof(*v), GFP_KERNEL);
+	if (!v) {
+		atomic_dec(&vpin_instances);
+		return -ENOMEM;
+	}
+	v->mdev = mdev;
+	vpin_setup(v);
+	mdev_set_drvdata(mdev, v);
+	return 0;
+}
+
+static int vpin_v1_remove(struct mdev_device *mdev)
+{
+	struct vpin_device *v = mdev_get_drvdata(mdev);
+
+	if (v->open)
+		return -EBUSY;
+	mdev_set_drvdata(mdev, NULL);
+	kfree(v);
+	atomic_dec(&vpin_instances);
+	return 0;
+}
+
+/* The device fd opens: pins need the unmap notifier registered (type1
+ * refuses them without one), vfio_dma_rw() the group. */
+static int vpin_v1_open(struct mdev_device *mdev)
+{
+	struct vpin_device *v = mdev_get_drvdata(mdev);
+	unsigned long events = VFIO_IOMMU_NOTIFY_DMA_UNMAP;
+	struct vfio_group *group;
+	int ret;
+
+	v->unmap_nb.notifier_call = vpin_unmap_notify;
+	ret = vfio_register_notifier(mdev_dev(mdev), VFIO_IOMMU_NOTIFY, &events, &v->unmap_nb);
+	if (ret)
+		return ret;
+	group = vfio_group_get_external_user_from_dev(mdev_dev(mdev));
+	if (IS_ERR(group)) {
+		vfio_unregister_notifier(mdev_dev(mdev), VFIO_IOMMU_NOTIFY, &v->unmap_nb);
+		return PTR_ERR(group);
+	}
+	v->group = group;
+	vpin_opened(v);
+	return 0;
+}
+
+static void vpin_v1_release(struct mdev_device *mdev)
+{
+	struct vpin_device *v = mdev_get_drvdata(mdev);
+
+	vpin_closed(v);
+	vfio_group_put_external_user(v->group);
+	v->group = NULL;
+	vfio_unregister_notifier(mdev_dev(mdev), VFIO_IOMMU_NOTIFY, &v->unmap_nb);
+}
+
+static long vpin_v1_ioctl(struct mdev_device *mdev, unsigned int cmd, unsigned long arg)
+{
+	if (cmd != VFIOTRACE_PIN_IOCTL)
+		return -ENOTTY;
+	return vpin_request(mdev_get_drvdata(mdev), arg);
+}
+
+static ssize_t name_show(struct kobject *kobj, struct device *dev, char *buf)
+{
+	return sysfs_emit(buf, "vfiotrace pinning test device\n");
+}
+static MDEV_TYPE_ATTR_RO(name);
+
+static ssize_t device_api_show(struct kobject *kobj, struct device *dev, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", VFIO_DEVICE_API_PCI_STRING);
+}
+static MDEV_TYPE_ATTR_RO(device_api);
+
+static ssize_t available_instances_show(struct kobject *kobj, struct device *dev, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", VPIN_MAX_INSTANCES - atomic_read(&vpin_instances));
+}
+static MDEV_TYPE_ATTR_RO(available_instances);
+
+static struct attribute *vpin_v1_type_attrs[] = {
+	&mdev_type_attr_name.attr, &mdev_type_attr_device_api.attr,
+	&mdev_type_attr_available_instances.attr, NULL,
+};
+/* The type's directory is "<parent's class>-pin", as 6.x names it. */
+static struct attribute_group vpin_v1_type = { .name = "pin", .attrs = vpin_v1_type_attrs };
+static struct attribute_group *vpin_v1_types[] = { &vpin_v1_type, NULL };
+
+static const struct mdev_parent_ops vpin_v1_ops = {
+	.owner = THIS_MODULE,
+	.mdev_attr_groups = vpin_attr_groups,
+	.supported_type_groups = vpin_v1_types,
+	.create = vpin_v1_create,
+	.remove = vpin_v1_remove,
+	.open = vpin_v1_open,
+	.release = vpin_v1_release,
+	.ioctl = vpin_v1_ioctl,
+};
+
+static int vpin_register(void)
+{
+	return mdev_register_device(vpin_parent_dev, &vpin_v1_ops);
+}
+
+static void vpin_unregister(void)
+{
+	mdev_unregister_device(vpin_parent_dev);
+}
+#else
+/* ---- 6.1+: a vfio_device driven by an mdev_driver --------------------- */
+
+static long vpin_ioctl(struct vfio_device *vdev, unsigned int cmd, unsigned long arg)
 {
 	struct vpin_device *v = container_of(vdev, struct vpin_device, vdev);
 
-	mutex_lock(&v->lock);
-	v->open = true;
-	v->state = VFIO_DEVICE_STATE_RUNNING;	/* every open starts RUNNING */
-	vpin_schedule(v);
-	mutex_unlock(&v->lock);
+	if (cmd != VFIOTRACE_PIN_IOCTL)
+		return v->migratable ? vpin_pci_ioctl(v, cmd, (void __user *)arg) : -ENOTTY;
+	return vpin_request(v, arg);
+}
+
+static void vpin_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length)
+{
+	vpin_drop_range(container_of(vdev, struct vpin_device, vdev), iova, length);
+}
+
+static int vpin_open_device(struct vfio_device *vdev)
+{
+	vpin_opened(container_of(vdev, struct vpin_device, vdev));
 	return 0;
 }
 
 static void vpin_close_device(struct vfio_device *vdev)
 {
-	struct vpin_device *v = container_of(vdev, struct vpin_device, vdev);
-
-	mutex_lock(&v->lock);
-	v->open = false;
-	vpin_mig_files_drop(v);
-	mutex_unlock(&v->lock);
-	/* The work item takes the lock and sees !open; wait for one in flight. */
-	cancel_delayed_work_sync(&v->work);
-	vpin_dma_unmap(vdev, 0, U64_MAX);
+	vpin_closed(container_of(vdev, struct vpin_device, vdev));
 }
 
 static int vpin_init_dev(struct vfio_device *vdev)
@@ -1142,10 +1414,7 @@ static int vpin_init_dev(struct vfio_device *vdev)
 	struct vpin_device *v = container_of(vdev, struct vpin_device, vdev);
 	struct mdev_device *mdev = to_mdev_device(vdev->dev);
 
-	mutex_init(&v->lock);
-	INIT_LIST_HEAD(&v->pinned);
-	INIT_DELAYED_WORK(&v->work, vpin_work);
-	v->state = VFIO_DEVICE_STATE_RUNNING;
+	vpin_setup(v);
 	v->migratable = mdev->type == &vpin_mig_type;
 	if (v->migratable) {
 		vpin_config_init(v);
@@ -1234,29 +1503,43 @@ static struct mdev_driver vpin_driver = {
 	.remove = vpin_remove,
 };
 
+static int vpin_register(void)
+{
+	int ret = mdev_register_driver(&vpin_driver);
+
+	if (ret)
+		return ret;
+	ret = mdev_register_parent(&vpin_parent, vpin_parent_dev, &vpin_driver, vpin_types,
+				   ARRAY_SIZE(vpin_types));
+	if (ret)
+		mdev_unregister_driver(&vpin_driver);
+	return ret;
+}
+
+static void vpin_unregister(void)
+{
+	mdev_unregister_parent(&vpin_parent);
+	mdev_unregister_driver(&vpin_driver);
+}
+#endif /* 6.1+ */
+
 static int __init vpin_init(void)
 {
 	int ret;
 
-	ret = mdev_register_driver(&vpin_driver);
-	if (ret)
-		return ret;
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 4, 0)
 	vpin_class = class_create(THIS_MODULE, VPIN_NAME);
 #else
 	vpin_class = class_create(VPIN_NAME);
 #endif
-	if (IS_ERR(vpin_class)) {
-		ret = PTR_ERR(vpin_class);
-		goto out_driver;
-	}
+	if (IS_ERR(vpin_class))
+		return PTR_ERR(vpin_class);
 	vpin_parent_dev = device_create(vpin_class, NULL, MKDEV(0, 0), NULL, VPIN_NAME);
 	if (IS_ERR(vpin_parent_dev)) {
 		ret = PTR_ERR(vpin_parent_dev);
 		goto out_class;
 	}
-	ret = mdev_register_parent(&vpin_parent, vpin_parent_dev, &vpin_driver, vpin_types,
-				   ARRAY_SIZE(vpin_types));
+	ret = vpin_register();
 	if (ret)
 		goto out_device;
 	return 0;
@@ -1265,17 +1548,14 @@ out_device:
 	device_destroy(vpin_class, MKDEV(0, 0));
 out_class:
 	class_destroy(vpin_class);
-out_driver:
-	mdev_unregister_driver(&vpin_driver);
 	return ret;
 }
 
 static void __exit vpin_exit(void)
 {
-	mdev_unregister_parent(&vpin_parent);
+	vpin_unregister();
 	device_destroy(vpin_class, MKDEV(0, 0));
 	class_destroy(vpin_class);
-	mdev_unregister_driver(&vpin_driver);
 }
 
 module_init(vpin_init);

@@ -127,7 +127,8 @@ extension BitmapEngine {
     /// mapping is removed; when the last IOMMU domain goes with emulated
     /// groups left, mappings stay but are no longer `iommu_mapped`. A
     /// non-pinned group leaving while tracking sets every bit of every
-    /// mapping from 5.12 (`vfio_iommu_populate_bitmap_full`, d0a78f91761f).
+    /// mapping from 5.12 and 5.10.24 (`vfio_iommu_populate_bitmap_full`,
+    /// d0a78f91761f; ``KernelProfile/populateOnDetach``).
     func detach(_ g: GroupState, from t: Type1State) {
         t.groups.removeAll { $0 === g }
         g.attached = false
@@ -147,7 +148,7 @@ extension BitmapEngine {
         }
         if !g.pinnedScope && !g.isEmulated {
             t.nonPinnedGroups -= 1
-            if profile.scope == .nonPinnedGroupCount && t.tracking {
+            if profile.populateOnDetach && t.tracking {
                 for m in t.mappings.all { m.bitmap?.set(0, count: m.size >> t.pgshift) }
             }
         }

@@ -58,12 +58,11 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
         case everyIOMMUMapped = "iommu-mapped"
         /// 5.8–5.11: `iommu->pinned_page_dirty_scope`, recomputed from the
         /// groups; a detach can promote the scope and lose the all-dirty
-        /// information of mapped pages.
+        /// information of mapped pages (unless ``populateOnDetach``, which
+        /// 5.10 stable has).
         case pinnedScopeFlag = "pinned-scope-flag"
-        /// 5.12+ (010321565a7d, d0a78f91761f): the counter
-        /// `num_non_pinned_groups`; detaching a non-pinned group while
-        /// tracking sets every bit of every mapping once
-        /// (`vfio_iommu_populate_bitmap_full`).
+        /// 5.12+ (010321565a7d): the counter `num_non_pinned_groups`, with
+        /// ``populateOnDetach`` (d0a78f91761f).
         case nonPinnedGroupCount = "non-pinned-group-count"
     }
     public var scope: DirtyScopeModel
@@ -122,6 +121,14 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     /// massage unmap iteration", `docs/kernel-rules.md#unmap-order`). Seen on Debian's 5.10.223.
     public var unmapInTreeOrder = false
 
+    /// Detaching a non-pinned (IOMMU-backed) group while tracking sets
+    /// every bit of every mapping once (`vfio_iommu_populate_bitmap_full`,
+    /// d0a78f91761f, rule `scope.detach-populates`). Mainline from 5.12;
+    /// also in 5.10 stable from 5.10.24 (with 4a19f37a3dd3, without the
+    /// counter 010321565a7d), which Debian's 5.10.223 showed in the lab with
+    /// the test device: the 5.10 profile has it, 5.8 and v16 do not.
+    public var populateOnDetach = false
+
     public var description: String { name }
 
     // MARK: Presets
@@ -145,16 +152,19 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
         migrationCapID: 2, migrationCapHoleZeroed: false, alignedCapabilities: false, dmaAvailCap: false,
         pinThroughDeviceCallback: false, vaddrGuards: false, bitmapFreeIsKVFree: false, unmapInTreeOrder: true)
 
-    /// Linux 5.10: dma_rw counts every touched page, DMA_AVAIL, flags==0 EINVAL.
-    public static let v5_10 = v5_8.with(name: "5.10", kernel: KernelVersion(5, 10), summary: "Linux 5.10: dma_rw fix, DMA_AVAIL cap, flags=0 EINVAL") {
+    /// Linux 5.10 as stable ships it (5.10.24+, Debian's 5.10.223): dma_rw
+    /// counts every touched page, DMA_AVAIL, flags==0 EINVAL, and
+    /// populate-on-detach backported from 5.12.
+    public static let v5_10 = v5_8.with(name: "5.10", kernel: KernelVersion(5, 10), summary: "Linux 5.10 stable: dma_rw fix, DMA_AVAIL cap, flags=0 EINVAL, populate on detach") {
         $0.dmaRWBits = .pagesTouched
         $0.flagsZeroErrno = .EINVAL
         $0.dmaAvailCap = true
+        $0.populateOnDetach = true
     }
 
-    /// Linux 5.12: the non-pinned group counter with populate-on-detach,
-    /// UNMAP ALL and VADDR.
-    public static let v5_12 = v5_10.with(name: "5.12", kernel: KernelVersion(5, 12), summary: "Linux 5.12: scope counter, populate on detach, unmap ALL/VADDR") {
+    /// Linux 5.12: the non-pinned group counter (populate-on-detach is
+    /// 5.10's already), UNMAP ALL and VADDR.
+    public static let v5_12 = v5_10.with(name: "5.12", kernel: KernelVersion(5, 12), summary: "Linux 5.12: scope counter, unmap ALL/VADDR") {
         $0.scope = .nonPinnedGroupCount
         $0.unmapFlagMask = 7
         $0.mapFlagMask = 7
@@ -239,6 +249,7 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
             ("vaddr-guards", vaddrGuards ? "yes" : "no"),
             ("bitmap-kvfree", bitmapFreeIsKVFree ? "yes" : "no"),
             ("unmap-order", unmapInTreeOrder ? "tree" : "iova"),
+            ("populate-on-detach", populateOnDetach ? "yes" : "no"),
         ]
     }
 
@@ -264,6 +275,7 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
         case "vaddr-guards": p.vaddrGuards = other.vaddrGuards
         case "bitmap-kvfree": p.bitmapFreeIsKVFree = other.bitmapFreeIsKVFree
         case "unmap-order": p.unmapInTreeOrder = other.unmapInTreeOrder
+        case "populate-on-detach": p.populateOnDetach = other.populateOnDetach
         default: return nil
         }
         return p
