@@ -71,6 +71,24 @@ public struct RuleScenario: Sendable {
     /// The scenario opens an emulated (mdev) group: on real VFIO it needs
     /// the vfiotrace_pin test device.
     public let needsPinningDevice: Bool
+
+    /// Where an outcome depends on the IOMMU under type1, not on type1, a
+    /// rule names the host trait instead of a value; the runner puts in
+    /// the target's: `{host:iova_pgsizes}` is the domain's page sizes
+    /// (`vfio_iommu_type1_get_info` reports the IOMMU driver's
+    /// `pgsize_bitmap`: 4K|2M|1G for VT-d on 6.x, every size from 4K on
+    /// 5.10, rule `info.migration-cap`).
+    public static let hostTraits: [(token: String, value: @Sendable (HostModel) -> String)] = [
+        ("{host:iova_pgsizes}", { TextSyntax.hex($0.domainPgsizeBitmap) }),
+    ]
+
+    /// The scenario's text with the host traits of `host` in place.
+    public func text(on host: HostModel) -> String {
+        guard text.contains("{host:") else { return text }
+        var t = text
+        for (token, value) in Self.hostTraits { t = t.replacing(token, with: value(host)) }
+        return t
+    }
 }
 
 /// A named conformance rule: a stable ID, what it says, where the notes

@@ -49,6 +49,10 @@ public enum ConformRunner {
         /// The engine's host, for an engine target (nil: a real kernel,
         /// whose host is the machine).
         public var engineHost: HostModel?
+        /// The host whose traits go into the rules' `{host:…}` values
+        /// (``RuleScenario/text(on:)``): the engine's, or what the real
+        /// machine's IOMMU answered.
+        public var ruleHost = HostModel()
 
         public init(name: String, profile: KernelProfile, hasPinningDevice: Bool, engineHost: HostModel? = nil,
                     makeBackend: @escaping ([Event]) -> Result<Backend, BackendUnavailable>) {
@@ -61,9 +65,11 @@ public enum ConformRunner {
 
         /// The bitmap engine under `profile`, on `host`.
         public static func engine(_ profile: KernelProfile, host: HostModel = HostModel()) -> Target {
-            Target(name: "engine:\(profile.name)", profile: profile, hasPinningDevice: true, engineHost: host) { _ in
+            var t = Target(name: "engine:\(profile.name)", profile: profile, hasPinningDevice: true, engineHost: host) { _ in
                 .success(BitmapEngine(profile: profile, host: host))
             }
+            t.ruleHost = host
+            return t
         }
     }
 
@@ -84,7 +90,7 @@ public enum ConformRunner {
             return result(.conf, "needs a pinning device (the vfiotrace_pin test module; vfio-pci never pins)", scenario.path)
         }
         let events: [Event]
-        do { events = try TextParser.parse(scenario.text).1 } catch let e as TextError {
+        do { events = try TextParser.parse(scenario.text(on: target.ruleHost)).1 } catch let e as TextError {
             return result(.brok, "\(scenario.path):\(e.line):\(e.column): \(e.message)", scenario.path)
         } catch {
             return result(.brok, "\(scenario.path): \(error)", scenario.path)

@@ -68,7 +68,7 @@ struct CatalogueTests {
     func flippedExpectationFails() throws {
         for r in Shipped.catalogue.rules {
             let s = try #require(r.scenario(for: .latest))
-            var events = try TextParser.parse(s.text).1
+            var events = try TextParser.parse(s.text(on: HostModel())).1
             guard let i = events.firstIndex(where: { $0.result != nil && !($0.body.isOpen) }) else {
                 Issue.record("\(r.id) states no result")
                 continue
@@ -172,5 +172,39 @@ extension Event {
         case .dmaRW(var x): x.result = r; body = .dmaRW(x)
         default: break
         }
+    }
+}
+
+@Suite("Rules that depend on the host take its traits")
+struct RuleHostTraitTests {
+    /// Debian 5.10's intel-iommu: every page size from 4K (seen in the lab).
+    static var fiveTenVTd: HostModel {
+        var h = HostModel()
+        h.domainPgsizeBitmap = 0xffff_ffff_ffff_f000
+        return h
+    }
+
+    @Test("info.migration-cap names the domain's page sizes as {host:iova_pgsizes}; each target fills in its own")
+    func placeholderFilled() throws {
+        let rule = try #require(Shipped.catalogue.rules.first { $0.id == "info.migration-cap" })
+        for profile in [KernelProfile.v5_10, .latest] {
+            let scenario = try #require(rule.scenario(for: profile))
+            #expect(scenario.text.contains("{host:iova_pgsizes}"))
+            #expect(scenario.text(on: HostModel()).contains("pgsizes=0x40201000"))
+            #expect(scenario.text(on: Self.fiveTenVTd).contains("pgsizes=0xfffffffffffff000"))
+            #expect(!scenario.text(on: Self.fiveTenVTd).contains("{host:"))
+        }
+    }
+
+    @Test("on the engine with 5.10's VT-d host the rule passes, and fails when the rule takes another host's traits",
+          arguments: [KernelProfile.v5_10, .latest])
+    func passesOnItsHost(profile: KernelProfile) throws {
+        let rule = try #require(Shipped.catalogue.rules.first { $0.id == "info.migration-cap" })
+        let target = ConformRunner.Target.engine(profile, host: Self.fiveTenVTd)
+        #expect(ConformRunner.run(rule, on: target).verdict == .pass)
+        var mismatched = target
+        mismatched.ruleHost = HostModel()
+        let r = ConformRunner.run(rule, on: mismatched)
+        #expect(r.verdict == .fail && r.detail.contains("info.iova_pgsizes: expected 0x40201000, got 0xfffffffffffff000"), "\(r.detail)")
     }
 }

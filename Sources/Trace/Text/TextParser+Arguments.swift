@@ -47,6 +47,11 @@ extension TextParser {
         mutating func u64(_ key: String) throws(TextError) -> UInt64? {
             guard let t = raw(key) else { return nil }
             guard let v = TextSyntax.number(t.valueSub!) else {
+                if t.valueSub!.hasPrefix("{host:") {
+                    // A rule's placeholder (RuleScenario.text(on:) in Conform).
+                    throw parser.fail(t.column, "\(key)=\(t.valueSub!): a host trait that `vfiotrace conform` fills in from "
+                                      + "the target's host; run the rule with `vfiotrace conform --rules ID`")
+                }
                 throw parser.fail(t.column, "\(key)=\(t.valueSub!): not a number (use 4096, 0x1000 or 4K)")
             }
             return v
