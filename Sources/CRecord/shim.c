@@ -250,13 +250,34 @@ int crec_notif_id_valid(int listener, uint64_t id)
 	return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
 
+/* Set once SECCOMP_ADDFD_FLAG_SEND (5.14) was refused: 5.9 to 5.13 install
+ * the fd and answer the notification in two steps. */
+static int addfd_send_unsupported;
+
 int crec_notif_addfd_send(int listener, uint64_t id, int fd, int cloexec)
 {
 	struct seccomp_notif_addfd a = {
 		.id = id, .flags = SECCOMP_ADDFD_FLAG_SEND, .srcfd = (uint32_t)fd, .newfd_flags = cloexec ? O_CLOEXEC : 0,
 	};
+	struct seccomp_notif_resp r = { .id = id };
+	int newfd;
 
-	return ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+	if (!__atomic_load_n(&addfd_send_unsupported, __ATOMIC_RELAXED)) {
+		newfd = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+		if (newfd >= 0 || errno != EINVAL)
+			return newfd;
+		__atomic_store_n(&addfd_send_unsupported, 1, __ATOMIC_RELAXED);
+	}
+	/* The fd is the syscall's result: install it, then answer with its
+	 * number. A tracee killed in between dies with the fd in its table. */
+	a.flags = 0;
+	newfd = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+	if (newfd < 0)
+		return -1;
+	r.val = newfd;
+	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &r))
+		return -1;
+	return newfd;
 }
 
 /* The guardian, forked before the program: it gets the listener from the

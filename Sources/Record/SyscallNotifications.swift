@@ -40,7 +40,9 @@ enum NotifiedCall: Sendable, Equatable {
 /// what is recorded. An open of a `/dev/vfio/` path is done by the
 /// recorder for the tracee (same path, flags and mode) and the file is
 /// installed in the tracee as the syscall's result
-/// (SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SEND, Linux 5.14), so
+/// (SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SEND, Linux 5.14; on
+/// 5.9 to 5.13, such as Debian's 5.10, the fd is added and the notification
+/// answered with its number in two steps), so
 /// its fd or errno is known exactly. That is the tracee's own open only
 /// when both see the same files with the same rights: a tracee with
 /// another root directory or other credentials opens for itself, and the

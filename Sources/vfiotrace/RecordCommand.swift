@@ -28,7 +28,8 @@ struct RecordCommand: ParsableCommand {
         merged with the ioctls by time. The group comes from the kernel's
         BTF. Events the kernel's buffer drops become loss records (`vfiotrace
         info` counts them). Needs root, tracefs, kprobe events, BTF and a
-        6.0+ kernel. With --pins, the vfiotrace_pin test device's own
+        5.8+ kernel (before 6.0 the functions take pfn arrays and dma_rw a
+        group; both are read). With --pins, the vfiotrace_pin test device's own
         requests are kept raw: the kernel's events stand for them.
 
         Frames are closed at least every 250 ms: if the recorder or the

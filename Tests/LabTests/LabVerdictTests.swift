@@ -260,6 +260,29 @@ struct LabOlderKernelTests {
         }
     }
 
+    @Test("record and record --pins on 5.10: the kernel's pin and dma_rw events (5.x signatures) are the calls the device was asked for; nothing lost; both replay on real and engine",
+          .enabled(if: Lab.out510 != nil, "no 5.10 lab output: scripts/lab-lane sets VFIOTRACE_LAB_OUT_510"))
+    func fiveTenRecorder() throws {
+        let rel = try #require(Self.release)
+        let dir = Lab.out510! + "/\(rel)"
+        for n in Self.oldScenarios where n.hasPrefix("pinned-") {
+            let rec = dir + "/\(n).rec.vft", pins = dir + "/\(n).pins.vft"
+            #expect(Lab.rc(dir + "/\(n).rec.record.rc") == 0 && Lab.exists(rec), "\(n): record failed (\(n).rec.log)")
+            #expect(Lab.rc(dir + "/\(n).pins.record.rc") == 0 && Lab.exists(pins), "\(n): record --pins failed (\(n).pins.log)")
+            guard Lab.exists(rec), Lab.exists(pins) else { continue }
+            #expect(Lab.rc(dir + "/\(n).rec.rc") == 0, "\(n): the recording does not replay on 5.10 (\(n).rec.real)")
+            #expect(Lab.rc(dir + "/\(n).pins.rc") == 0, "\(n): the --pins recording does not replay on 5.10 (\(n).pins.real)")
+            for path in [rec, pins] {
+                let e = try Lab.engineReplay(path)
+                #expect(e.clean && e.compared > 0, "\(path): the engine's 5.10 profile disagrees: \(e.why)")
+            }
+            let scan = try TraceScan.run(TraceReader(path: pins))
+            #expect(scan.losses.isEmpty, "\(n): the --pins recording lost kernel events: \(scan.lossSummary ?? "")")
+            let asked = Lab.kernelCalls(try Lab.events(rec)), seen = Lab.kernelCalls(try Lab.events(pins))
+            #expect(!seen.isEmpty && asked == seen, "\(n): kernel events \(seen) differ from the device's requests \(asked)")
+        }
+    }
+
     @Test("the 5.10 recordings equal the ones kept in corpora/real/<release>/",
           .enabled(if: Lab.out510 != nil, "no 5.10 lab output: scripts/lab-lane sets VFIOTRACE_LAB_OUT_510"),
           .disabled(if: Lab.env("VFIOTRACE_LAB_UPDATING") != nil, "scripts/lab-lane --update replaces the kept recordings with this run's"))
@@ -274,6 +297,14 @@ struct LabOlderKernelTests {
             }
             let (d, extra) = try Lab.diff(kept, rec)
             #expect(d.clean && d.compared > 0 && extra == 0, "\(s) on \(rel): differs from the kept recording: \(d.why), \(extra) events more")
+            let keptPins = Lab.root + "/corpora/real/\(rel)/\(s).pins.vft", pins = Lab.out510! + "/\(rel)/\(s).pins.vft"
+            guard s.hasPrefix("pinned-"), Lab.exists(pins) else { continue }
+            guard Lab.exists(keptPins) else {
+                Issue.record("\(s) --pins on \(rel): no kept recording \(keptPins) (run scripts/lab-lane --update)")
+                continue
+            }
+            let (p, pExtra) = try Lab.diff(keptPins, pins)
+            #expect(p.clean && pExtra == 0, "\(s) --pins on \(rel): differs from the kept recording: \(p.why), \(pExtra) events more")
         }
     }
 

@@ -33,9 +33,10 @@ enum ProbeFormats {
     }
 
     /// A record of probe `name` from task `pid` with field values.
-    static func record(_ name: String, time: UInt64, pid: Int32, _ values: [String: Int64]) -> RingBufferPage.Record {
-        let (_, id, fields) = all.first { $0.0 == name }!
-        var d = [UInt8](repeating: 0, count: 40)
+    static func record(_ name: String, time: UInt64, pid: Int32, _ values: [String: Int64],
+                       in table: [(String, Int, [(String, String, Int, Int, Bool)])] = all, size: Int = 40) -> RingBufferPage.Record {
+        let (_, id, fields) = table.first { $0.0 == name }!
+        var d = [UInt8](repeating: 0, count: size)
         d[0] = UInt8(id & 0xff); d[1] = UInt8(id >> 8)
         for i in 0..<4 { d[4 + i] = UInt8(truncatingIfNeeded: pid >> (8 * Int32(i))) }
         for f in fields { if let v = values[f.1] { for i in 0..<f.3 { d[f.2 + i] = UInt8(truncatingIfNeeded: v >> (8 * Int64(i))) } } }
@@ -145,5 +146,77 @@ struct KernelEventOrderTests {
             #expect(sorted.first?.time == 10)
             #expect(sorted[1].body == loss.body, "the loss record must stay ahead of the events it precedes")
         }
+    }
+}
+
+/// The pre-6.0 probes (5.8 to 5.19; Debian's 5.10 in the lab): pfn arrays,
+/// and dma_rw's group learned from the call that handed its pointer out.
+@Suite("Kernel pin events before 6.0")
+struct PfnArrayPinDecoderTests {
+    static let all: [(String, Int, [(String, String, Int, Int, Bool)])] = [
+        ("pin", 1800, ProbeFormats.entry + [("s32", "group", 16, 4, true), ("u64", "iova", 20, 8, false), ("s32", "npage", 28, 4, true), ("s32", "prot", 32, 4, true)]),
+        ("pin_ret", 1801, ProbeFormats.ret),
+        ("unpin", 1802, ProbeFormats.entry + [("s32", "group", 16, 4, true), ("u64", "iova", 20, 8, false), ("s32", "npage", 28, 4, true)]),
+        ("dma_rw", 1803, ProbeFormats.entry + [("u64", "vgroup", 16, 8, false), ("u64", "iova", 24, 8, false), ("u64", "len", 32, 8, false), ("u8", "write", 40, 1, false)]),
+        ("dma_rw_ret", 1804, ProbeFormats.ret),
+        ("group_get", 1805, ProbeFormats.entry + [("s32", "group", 16, 4, true)]),
+        ("group_get_ret", 1806, [("unsigned long", "__probe_func", 8, 8, false), ("unsigned long", "__probe_ret_ip", 16, 8, false), ("u64", "vgroup", 24, 8, false)]),
+    ]
+
+    static func decoder() -> PinEventDecoder {
+        var formats: [UInt16: (name: String, format: TraceEventFormat)] = [:]
+        for (name, id, fields) in all { formats[UInt16(id)] = (name, TraceEventFormat(text: ProbeFormats.text(name, id: id, fields: fields))!) }
+        return PinEventDecoder(formats: formats, pageSize: 4096)
+    }
+
+    static func record(_ name: String, time: UInt64, pid: Int32, _ values: [String: Int64]) -> RingBufferPage.Record {
+        ProbeFormats.record(name, time: time, pid: pid, values, in: all, size: 48)
+    }
+
+    @Test("a pin's first pfn becomes its IOVA; dma_rw's group is the one its vfio_group pointer was handed out for")
+    func decodes() throws {
+        var d = Self.decoder()
+        let pointer: Int64 = 0x7fff_8880_1234_0000
+        #expect(d.decode(Self.record("group_get", time: 1, pid: 7, ["group": 20])).isEmpty)
+        #expect(d.decode(Self.record("group_get_ret", time: 2, pid: 7, ["vgroup": pointer])).isEmpty)
+        #expect(d.decode(Self.record("pin", time: 3, pid: 7, ["group": 20, "iova": 5, "npage": 2, "prot": 3])).isEmpty)
+        let pin = d.decode(Self.record("pin_ret", time: 4, pid: 7, ["ret": 2]))
+        guard case .pin(let p)? = pin.first?.body else { Issue.record("\(pin)"); return }
+        #expect(p.group == 20 && p.iova == 0x5000 && p.npage == 2 && p.result == .ok(2))
+        let unpin = d.decode(Self.record("unpin", time: 5, pid: 7, ["group": 20, "iova": 6, "npage": 1]))
+        guard case .unpin(let u)? = unpin.first?.body else { Issue.record("\(unpin)"); return }
+        #expect(u.iova == 0x6000 && u.group == 20)
+        #expect(d.decode(Self.record("dma_rw", time: 6, pid: 7, ["vgroup": pointer, "iova": 0x1000, "len": 8, "write": 1])).isEmpty)
+        let rw = d.decode(Self.record("dma_rw_ret", time: 7, pid: 7, ["ret": 0]))
+        guard case .dmaRW(let w)? = rw.first?.body else { Issue.record("\(rw)"); return }
+        #expect(w.group == 20 && w.iova == 0x1000 && w.length == 8 && w.write && w.result == .ok(0))
+    }
+
+    @Test("a dma_rw through a group handed out before recording is one loss record, its return dropped with it; an error pointer hands out nothing")
+    func unknownGroup() {
+        var d = Self.decoder()
+        #expect(d.decode(Self.record("group_get", time: 1, pid: 7, ["group": 20])).isEmpty)
+        #expect(d.decode(Self.record("group_get_ret", time: 2, pid: 7, ["vgroup": -22])).isEmpty)
+        let rw = d.decode(Self.record("dma_rw", time: 3, pid: 7, ["vgroup": -22, "iova": 0x1000, "len": 8, "write": 1]))
+        guard case .loss(let l)? = rw.first?.body else { Issue.record("\(rw)"); return }
+        #expect(l.reason.contains("handed out before recording started"))
+        #expect(d.decode(Self.record("dma_rw_ret", time: 4, pid: 7, ["ret": 0])).isEmpty)
+        d.endOfRead(); d.endOfRead()
+        #expect(d.takeLosses().isEmpty && d.unfinished().isEmpty)
+    }
+
+    @Test("probe definitions: the group through device.iommu_group, the first pfn by dereference; the API by release")
+    func definitions() {
+        let defs = KernelPinTracer.pfnArrayProbeDefinitions(group: "vfiotrace_1", suffix: "_1", offsets: [600, 704])
+        #expect(defs.count == KernelPinTracer.pfnArrayEventNames.count)
+        #expect(defs[0] == "p:vfiotrace_1/pin_1 vfio_pin_pages group=+704(+600($arg1)):s32 iova=+0($arg2):x64 npage=$arg3:s32 prot=$arg4:s32")
+        #expect(defs[3] == "p:vfiotrace_1/dma_rw_1 vfio_dma_rw vgroup=$arg1:x64 iova=$arg2:x64 len=$arg4:u64 write=$arg5:u8")
+        for (d, name) in zip(defs, KernelPinTracer.pfnArrayEventNames) { #expect(d.contains("vfiotrace_1/\(name)_1 ")) }
+        #expect(KernelPinTracer.API(release: "5.10.0-32-amd64") == .pfnArrays)
+        #expect(KernelPinTracer.API(release: "5.8.0") == .pfnArrays)
+        #expect(KernelPinTracer.API(release: "6.1.0-56-amd64") == .vfioDevice)
+        #expect(KernelPinTracer.API(release: "6.12.117+deb12-amd64") == .vfioDevice)
+        #expect(KernelPinTracer.API(release: "5.4.0") == nil)
+        #expect(KernelPinTracer.API(release: "4.19.0-26-amd64") == nil)
     }
 }

@@ -6,8 +6,7 @@ import Glibc
 /// `record --pins`: the kernel's own record of `vfio_pin_pages`,
 /// `vfio_unpin_pages` and `vfio_dma_rw` calls, from kprobe events.
 ///
-/// Signatures (6.0 and later; before 6.0 these took a `struct device *` and
-/// arrays of pfns, which this does not decode):
+/// Signatures (6.0 and later, ``API/vfioDevice``):
 ///
 ///     int  vfio_pin_pages(struct vfio_device *, dma_addr_t iova, int npage, int prot, struct page **)
 ///     void vfio_unpin_pages(struct vfio_device *, dma_addr_t iova, int npage)
@@ -17,6 +16,21 @@ import Glibc
 /// `device->group->iommu_group->id`, with the three offsets read from the
 /// kernel's BTF (vmlinux and the vfio module). Results come from return
 /// probes, paired with their call by task.
+///
+/// Before 6.0 (5.8 to 5.19, ``API/pfnArrays``; checked on Debian's 5.10):
+///
+///     int vfio_pin_pages(struct device *, unsigned long *user_pfn, int npage, int prot, unsigned long *phys_pfn)
+///     int vfio_unpin_pages(struct device *, unsigned long *user_pfn, int npage)
+///     int vfio_dma_rw(struct vfio_group *, dma_addr_t iova, void *data, size_t len, bool write)
+///
+/// The group is `dev->iommu_group->id` (offsets from vmlinux's BTF: 5.10
+/// has no module BTF), the IOVA the first user pfn times the page size (a
+/// driver passes consecutive pfns for a run of pages, as the test device
+/// does). `struct vfio_group` lives in the vfio module, whose layout no BTF
+/// gives there, so dma_rw's group comes from pairing the group pointer with
+/// the call that handed it out: `vfio_group_get_external_user_from_dev(dev)`,
+/// which a driver calls when its device opens. A dma_rw through a group
+/// handed out before recording started is a loss record.
 ///
 /// The probes live in a kprobe group and a tracefs instance named after
 /// this process (`vfiotrace_<pid>`), so that concurrent recorders and other
@@ -43,6 +57,8 @@ public final class KernelPinTracer {
     private var readers: [(cpu: Int, fd: Int32)] = []
     private var layout = RingBufferPage.Layout()
     private var decoder: PinEventDecoder
+    /// The probe names of this kernel's API.
+    private let names: [String]
     /// Events the kernel says it dropped, counted per CPU from the pages.
     private var missedPerCPU: [Int: UInt64] = [:]
     public var eventsRead: UInt64 { decoder.eventsRead }
@@ -66,27 +82,67 @@ public final class KernelPinTracer {
 
     static let eventNames = ["pin", "pin_ret", "unpin", "dma_rw", "dma_rw_ret"]
 
+    /// The pre-6.0 probes, with the BTF offsets of `device.iommu_group` and
+    /// `iommu_group.id`: `iova` holds the first user pfn, dma_rw and the
+    /// group hand-out carry the `vfio_group` pointer (`vgroup`).
+    static func pfnArrayProbeDefinitions(group g: String, suffix s: String, offsets o: [UInt32]) -> [String] {
+        let groupArg = "group=+\(o[1])(+\(o[0])($arg1)):s32"
+        return [
+            "p:\(g)/pin\(s) vfio_pin_pages \(groupArg) iova=+0($arg2):x64 npage=$arg3:s32 prot=$arg4:s32",
+            "r:\(g)/pin_ret\(s) vfio_pin_pages ret=$retval:s32",
+            "p:\(g)/unpin\(s) vfio_unpin_pages \(groupArg) iova=+0($arg2):x64 npage=$arg3:s32",
+            "p:\(g)/dma_rw\(s) vfio_dma_rw vgroup=$arg1:x64 iova=$arg2:x64 len=$arg4:u64 write=$arg5:u8",
+            "r:\(g)/dma_rw_ret\(s) vfio_dma_rw ret=$retval:s32",
+            "p:\(g)/group_get\(s) vfio_group_get_external_user_from_dev \(groupArg)",
+            "r:\(g)/group_get_ret\(s) vfio_group_get_external_user_from_dev vgroup=$retval:x64",
+        ]
+    }
+
+    static let pfnArrayEventNames = eventNames + ["group_get", "group_get_ret"]
+
+    /// Which signatures a kernel's VFIO core has.
+    public enum API: Sendable, Equatable {
+        /// 6.0+: a `struct vfio_device *` and an IOVA.
+        case vfioDevice
+        /// 5.8 to 5.19: a `struct device *` and arrays of pfns (dma_rw on the group).
+        case pfnArrays
+
+        /// The API of a kernel release (`uname -r`), nil before 5.8 (no
+        /// dirty tracking, no `vfio_dma_rw`).
+        public init?(release: String) {
+            let parts = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+            guard parts.count == 2 else { return nil }
+            if parts[0] >= 6 { self = .vfioDevice } else if parts[0] == 5 && parts[1] >= 8 { self = .pfnArrays } else { return nil }
+        }
+    }
+
     /// Sets up the probes and starts tracing, with a ring buffer of
     /// `bufferKB` per CPU. Throws, leaving nothing behind, when the kernel
     /// cannot do it (no tracefs, no BTF, vfio not loaded, a kernel older
     /// than 6.0).
     public init(bufferKB: Int = 4096) throws {
         let release = Posix.uname().release
-        let major = Int(release.split(separator: ".").first ?? "") ?? 0
-        guard major >= 6 else {
-            throw Failure(description: "--pins reads the 6.0+ signatures of vfio_pin_pages and friends; this kernel is \(release)")
+        guard let api = API(release: release) else {
+            throw Failure(description: "--pins reads the signatures of vfio_pin_pages and friends from 5.8 on; this kernel is \(release)")
         }
         guard access("/sys/module/vfio", F_OK) == 0 else {
             throw Failure(description: "--pins: the vfio module is not loaded (modprobe vfio, or load a VFIO driver first)")
         }
         let offsets: [UInt32]
         do {
-            let module = "/sys/kernel/btf/vfio"
-            let btf = try BTF.load(modules: access(module, F_OK) == 0 ? [module] : [])
-            offsets = try btf.offsets(start: "vfio_device", path: ["group", "iommu_group", "id"])
+            switch api {
+            case .vfioDevice:
+                let module = "/sys/kernel/btf/vfio"
+                let btf = try BTF.load(modules: access(module, F_OK) == 0 ? [module] : [])
+                offsets = try btf.offsets(start: "vfio_device", path: ["group", "iommu_group", "id"])
+            case .pfnArrays:
+                offsets = try BTF.load(modules: []).offsets(start: "device", path: ["iommu_group", "id"])
+            }
         } catch {
-            throw Failure(description: "--pins needs the kernel's BTF (CONFIG_DEBUG_INFO_BTF and _MODULES) to find a device's group: \(error)")
+            let needs = api == .vfioDevice ? "CONFIG_DEBUG_INFO_BTF and _MODULES" : "CONFIG_DEBUG_INFO_BTF"
+            throw Failure(description: "--pins needs the kernel's BTF (\(needs)) to find a device's group: \(error)")
         }
+        names = api == .vfioDevice ? Self.eventNames : Self.pfnArrayEventNames
         do { fs = try Tracefs.locate() } catch { throw Failure(description: "\(error)") }
         group = "vfiotrace_\(getpid())"
         suffix = "_\(getpid())"
@@ -94,14 +150,16 @@ public final class KernelPinTracer {
         Self.removeLeftovers(fs)
         decoder = PinEventDecoder(formats: [:])
         do {
-            for d in Self.probeDefinitions(group: group, suffix: suffix, offsets: offsets) { try fs.write("kprobe_events", d, append: true) }
+            let definitions = api == .vfioDevice ? Self.probeDefinitions(group: group, suffix: suffix, offsets: offsets)
+                : Self.pfnArrayProbeDefinitions(group: group, suffix: suffix, offsets: offsets)
+            for d in definitions { try fs.write("kprobe_events", d, append: true) }
             var formats: [UInt16: (name: String, format: TraceEventFormat)] = [:]
-            for name in Self.eventNames {
+            for name in names {
                 let text = try fs.read("events/\(group)/\(name)\(suffix)/format")
                 guard let f = TraceEventFormat(text: text) else { throw Failure(description: "events/\(group)/\(name)\(suffix)/format: no ID line") }
                 formats[f.id] = (name, f)
             }
-            decoder = PinEventDecoder(formats: formats)
+            decoder = PinEventDecoder(formats: formats, pageSize: api == .pfnArrays ? UInt64(getpagesize()) : nil)
             if let hp = try? fs.read("events/header_page") { layout = RingBufferPage.Layout(headerPage: hp) }
             if mkdir(fs.path(instance), 0o755) != 0 && errno != EEXIST {
                 throw Failure(description: "\(fs.path(instance)): \(String(cString: strerror(errno)))")
@@ -224,7 +282,7 @@ public final class KernelPinTracer {
         if let profile = try? fs.read("kprobe_profile") {
             for line in profile.split(separator: "\n") {
                 let cols = line.split(separator: " ")
-                guard cols.count >= 3, Self.eventNames.contains(where: { $0 + suffix == cols[0] }),
+                guard cols.count >= 3, names.contains(where: { $0 + suffix == cols[0] }),
                       let misses = UInt64(cols[2]), misses > 0 else { continue }
                 out.append(Decoded(time: .max, tid: 0, body: .loss(Loss(count: misses, reason: "the kernel missed \(misses) hits of probe \(cols[0])"))))
             }
@@ -239,7 +297,7 @@ public final class KernelPinTracer {
         for (_, fd) in readers { close(fd) }
         readers = []
         rmdir(fs.path(instance))
-        for name in Self.eventNames { try? fs.write("kprobe_events", "-:\(group)/\(name)\(suffix)", append: true) }
+        for name in names { try? fs.write("kprobe_events", "-:\(group)/\(name)\(suffix)", append: true) }
     }
 }
 
@@ -259,11 +317,22 @@ public struct PinEventDecoder {
     private var reads = 0
     private var losses: [Decoded] = []
     public private(set) var eventsRead: UInt64 = 0
+    /// Pre-6.0 probes: `iova` is a pfn of this many bytes' pages.
+    let pageSize: UInt64?
+    /// Pre-6.0: the group number of each `vfio_group` pointer handed out
+    /// by `vfio_group_get_external_user_from_dev`, and the calls waiting
+    /// for their return, by task.
+    private var groupOfPointer: [UInt64: UInt32] = [:]
+    private var groupGets: [UInt32: UInt32] = [:]
+    /// Tasks whose dma_rw became a loss: its return is dropped with it.
+    private var dropReturn: Set<UInt32> = []
 
     /// `formats`: each probe's format by event id, named as in
-    /// `KernelPinTracer.eventNames`.
-    public init(formats: [UInt16: (name: String, format: TraceEventFormat)]) {
+    /// `KernelPinTracer.eventNames` (or `pfnArrayEventNames`, with
+    /// `pageSize` the kernel's page size).
+    public init(formats: [UInt16: (name: String, format: TraceEventFormat)], pageSize: UInt64? = nil) {
         self.formats = formats
+        self.pageSize = pageSize
     }
 
     var oldestOpenCall: UInt64? { openCalls.values.map(\.time).min() }
@@ -278,11 +347,27 @@ public struct PinEventDecoder {
         eventsRead += 1
         func v(_ field: String) -> Int64 { f.value(field, in: r.data) ?? 0 }
         let tid = UInt32(truncatingIfNeeded: v("common_pid"))
-        let group = UInt32(truncatingIfNeeded: v("group"))
-        let iova = UInt64(bitPattern: v("iova"))
+        var group = UInt32(truncatingIfNeeded: v("group"))
+        var iova = UInt64(bitPattern: v("iova"))
+        if let pageSize, name == "pin" || name == "unpin" { iova = iova &* pageSize }
         switch name {
+        case "group_get":
+            groupGets[tid] = group
+        case "group_get_ret":
+            // An error pointer (IS_ERR) hands out nothing.
+            let pointer = UInt64(bitPattern: v("vgroup"))
+            if let g = groupGets.removeValue(forKey: tid), pointer != 0, pointer < 0xffff_ffff_ffff_f000 { groupOfPointer[pointer] = g }
         case "pin", "dma_rw":
             closeUnreturned(tid)
+            if pageSize != nil && name == "dma_rw" {
+                guard let g = groupOfPointer[UInt64(bitPattern: v("vgroup"))] else {
+                    dropReturn.insert(tid)
+                    out.append(Decoded(time: r.time, tid: tid, body: .loss(Loss(count: 1, reason:
+                        "task \(tid): a dma_rw through a VFIO group handed out before recording started: its group number is unknown"))))
+                    return out
+                }
+                group = g
+            }
             let call = Decoded(time: r.time, tid: tid, body: name == "pin"
                 ? .pin(Pin(group: group, iova: iova, npage: UInt32(truncatingIfNeeded: v("npage")), prot: UInt32(truncatingIfNeeded: v("prot"))))
                 : .dmaRW(DMARW(group: group, iova: iova, length: UInt64(bitPattern: v("len")), write: v("write") != 0)))
@@ -296,6 +381,7 @@ public struct PinEventDecoder {
             // Returns nothing since 6.0: complete at entry.
             out.append(Decoded(time: r.time, tid: tid, body: .unpin(Unpin(group: group, iova: iova, npage: UInt32(truncatingIfNeeded: v("npage"))))))
         case "pin_ret", "dma_rw_ret":
+            if name == "dma_rw_ret" && dropReturn.remove(tid) != nil { return out }
             guard let call = openCalls.removeValue(forKey: tid) else {
                 if let older = earlyReturns[tid] { losses.append(orphan(older.record, older.name, tid)) }
                 earlyReturns[tid] = (r, name, reads)
