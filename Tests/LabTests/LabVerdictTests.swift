@@ -344,6 +344,21 @@ struct LabOlderKernelTests {
         #expect(change?.expected.seq == 25, "first change at \(change.map { "#\($0.expected.seq)" } ?? "none")")
     }
 
+    @Test("bisect --kernels 5.10,6.1 on pinned-scope (through the test device) finds no change: 5.10 stable populates on detach too",
+          .enabled(if: Lab.bisect != nil, "no bisect output: scripts/lab-lane sets VFIOTRACE_LAB_BISECT"))
+    func bisectPinnedKernels() throws {
+        let out = try String(contentsOfFile: Lab.bisect! + "/pinned.txt", encoding: .utf8)
+        #expect(Lab.rc(Lab.bisect! + "/pinned.rc") == 0, "\(out)")
+        #expect(out.contains("no change across 5.10, 6.1"), "\(out)")
+        // And the guests did pin: each kernel's recording holds answered pins.
+        for k in ["5.10", "6.1"] {
+            let sub = Lab.bisect! + "/pinned/" + k
+            let rel = try #require((try? FileManager.default.contentsOfDirectory(atPath: sub))?.first { Lab.exists(sub + "/\($0)/bisect.vft") })
+            let pins = try Lab.events(sub + "/\(rel)/bisect.vft").filter { if case .pin = $0.body { return $0.result?.isSuccess == true }; return false }
+            #expect(!pins.isEmpty, "no answered pin on \(k)")
+        }
+    }
+
     @Test("bisect --kernels --html links the change 5.10 -> 6.1 to a card for event #25",
           .enabled(if: Lab.bisect != nil, "no bisect output: scripts/lab-lane sets VFIOTRACE_LAB_BISECT"))
     func bisectKernelsPage() throws {
