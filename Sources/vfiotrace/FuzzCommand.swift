@@ -104,11 +104,15 @@ struct FuzzCommand: ParsableCommand {
         let reference: ConformRunner.Target
         let candidate: ConformRunner.Target
         var release: String? = nil
-        let model = try host.described() ?? HostModel()
+        let described = try host.described()
+        let model = described ?? HostModel()
         if backend.kind == .kernel {
             reference = try backend.conformTargets()[0]
             release = String(reference.name.dropFirst("vfio:".count))
-            if case .preset(let p) = backend.choice { candidate = .engine(p, host: model) } else { candidate = .engine(reference.profile, host: model) }
+            // Against a kernel the engine runs on that machine's host (what
+            // its IOMMU answered a probe container), unless --host says.
+            let machine = described ?? reference.ruleHost
+            if case .preset(let p) = backend.choice { candidate = .engine(p, host: machine) } else { candidate = .engine(reference.profile, host: machine) }
         } else {
             let ref = try against!.checked()
             reference = .engine(ref, host: model)

@@ -55,13 +55,15 @@ enum Lab {
     }
 
     /// The trace replayed on the engine with the profile `auto` picks for
-    /// its kernel, as `vfiotrace replay` does.
+    /// its kernel and the host its own answers state, as `vfiotrace replay`
+    /// does (5.10's intel-iommu reports other page sizes than 6.x's).
     static func engineReplay(_ path: String) throws -> ReplaySummary {
         let input = try EventInput.open(path)
         let (profile, _) = ProfileChoice.auto.resolve(for: input.header)
-        var replayer = Replayer(backend: BitmapEngine(profile: profile))
+        let events = try input.readAll()
+        var replayer = Replayer(backend: BitmapEngine(profile: profile, host: HostModel.stated(by: events).0))
         var summary = ReplaySummary()
-        for e in try input.readAll() { summary.add(replayer.step(e)) }
+        for e in events { summary.add(replayer.step(e)) }
         return summary
     }
 

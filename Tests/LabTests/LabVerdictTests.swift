@@ -223,7 +223,7 @@ struct LabRecorderTests {
 /// bisecting between real kernels.
 @Suite("Lab lane: 5.10 and bisect --kernels")
 struct LabOlderKernelTests {
-    static let oldScenarios = ["bad-inputs", "basic-tracking", "iommu-spans", "pinned-pages", "pinned-scope", "pinned-clubbing"]
+    static let oldScenarios = ["bad-inputs", "basic-tracking", "iommu-spans", "lab-probes", "pinned-pages", "pinned-scope", "pinned-clubbing"]
 
     /// The 5.10 guest's release directory (the one holding output.txt).
     static var release: String? {
@@ -281,6 +281,30 @@ struct LabOlderKernelTests {
             let asked = Lab.kernelCalls(try Lab.events(rec)), seen = Lab.kernelCalls(try Lab.events(pins))
             #expect(!seen.isEmpty && asked == seen, "\(n): kernel events \(seen) differ from the device's requests \(asked)")
         }
+    }
+
+    @Test("vfiotrace fuzz against the real 5.10: 20000 random events, no divergence from the engine's 5.10 profile on the host the kernel's IOMMU describes",
+          .enabled(if: Lab.out510 != nil, "no 5.10 lab output: scripts/lab-lane sets VFIOTRACE_LAB_OUT_510"))
+    func fiveTenFuzz() throws {
+        let rel = try #require(Self.release)
+        let dir = Lab.out510! + "/\(rel)"
+        let text = (try? String(contentsOfFile: dir + "/fuzz.txt", encoding: .utf8)) ?? ""
+        #expect(Lab.rc(dir + "/fuzz.rc") == 0, "the engine diverged from 5.10 (the shrunk cases are in \(dir)/fuzz):\n\(text)")
+        #expect(text.contains("fuzz: reference vfio:\(rel), candidate engine:5.10"), "\(text)")
+        #expect(text.contains("20000 events") && text.contains(" 0 divergent"), "\(text)")
+        let ms = Lab.rc(dir + "/fuzz.ms").map(Int.init) ?? Int.max
+        #expect(ms <= 90_000, "\(ms) ms")
+        // The kept cases: those for 5.10, and those for every kernel without a 5.10 variant.
+        var ran = 0
+        for c in try FileManager.default.contentsOfDirectory(atPath: Lab.root + "/corpora/fuzz") where c.hasSuffix(".vfs") {
+            let n = String(c.dropLast(4))
+            let rcText = (try? String(contentsOfFile: dir + "/fuzz-case.\(n).rc", encoding: .utf8)) ?? "missing"
+            if rcText.hasPrefix("skip") { continue }
+            #expect(Lab.rc(dir + "/fuzz-case.\(n).rc") == 0, "\(n) on 5.10: the kernel does not give the kept outcomes (fuzz-case.\(n).log)")
+            ran += 1
+        }
+        #expect(ran >= 3, "\(ran) cases ran on 5.10")
+        #expect(Lab.rc(dir + "/fuzz-case.set-iommu-nesting-5.10.rc") == 0, "the 5.10 variant must run there")
     }
 
     @Test("the 5.10 recordings equal the ones kept in corpora/real/<release>/",

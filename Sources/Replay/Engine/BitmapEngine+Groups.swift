@@ -68,7 +68,7 @@ extension BitmapEngine {
         } else {
             // The domain is put in nesting mode right after it is allocated,
             // before any aperture or reserved-region check.
-            if t.nesting && !host.domainSupportsNesting { return .EINVAL }
+            if t.nesting && !host.domainSupportsNesting { return profile.nestingRefusalErrno }
             if let e = domainConflict(t) { return e }
             t.iovaRanges = host.domainIOVARanges
             for m in t.mappings.all { m.iommuMapped = true }

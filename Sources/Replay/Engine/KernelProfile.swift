@@ -129,6 +129,17 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     /// the test device: the 5.10 profile has it, 5.8 and v16 do not.
     public var populateOnDetach = false
 
+    /// What attaching an IOMMU-backed group to a `VFIO_TYPE1_NESTING_IOMMU`
+    /// container fails with when the domain cannot nest (intel-iommu, the
+    /// lab's host; ``HostModel/domainSupportsNesting``). Through 5.12 type1
+    /// asks `iommu_domain_set_attr(DOMAIN_ATTR_NESTING)`, which intel-iommu
+    /// refuses with ENODEV (Debian's 5.10.223 in the lab,
+    /// `corpora/fuzz/set-iommu-nesting-5.10.vfs`); from 5.13 it asks
+    /// `iommu_enable_nesting` ("iommu: remove DOMAIN_ATTR_NESTING"), which
+    /// is EINVAL for a driver without the op (6.1 and 6.12 in the lab).
+    public var nestingRefusalErrno: LinuxErrno = .ENODEV
+
+
     public var description: String { name }
 
     // MARK: Presets
@@ -174,6 +185,8 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
     /// Linux 5.17: bitmaps freed with kvfree.
     public static let v5_17 = v5_12.with(name: "5.17", kernel: KernelVersion(5, 17), summary: "Linux 5.17: kvfree of bitmaps (no host crash on huge mappings)") {
         $0.bitmapFreeIsKVFree = true
+        // 5.13: iommu_enable_nesting replaced DOMAIN_ATTR_NESTING.
+        $0.nestingRefusalErrno = .EINVAL
     }
 
     /// Linux 6.0–6.5: the pin API through device callbacks and the vaddr
@@ -250,6 +263,7 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
             ("bitmap-kvfree", bitmapFreeIsKVFree ? "yes" : "no"),
             ("unmap-order", unmapInTreeOrder ? "tree" : "iova"),
             ("populate-on-detach", populateOnDetach ? "yes" : "no"),
+            ("nesting-refusal-errno", nestingRefusalErrno.description),
         ]
     }
 
@@ -276,6 +290,7 @@ public struct KernelProfile: Sendable, Hashable, CustomStringConvertible {
         case "bitmap-kvfree": p.bitmapFreeIsKVFree = other.bitmapFreeIsKVFree
         case "unmap-order": p.unmapInTreeOrder = other.unmapInTreeOrder
         case "populate-on-detach": p.populateOnDetach = other.populateOnDetach
+        case "nesting-refusal-errno": p.nestingRefusalErrno = other.nestingRefusalErrno
         default: return nil
         }
         return p
