@@ -87,6 +87,7 @@ typedef enum vfio_device_mig_state vpin_state_t;
 #endif
 
 #define VPIN_NAME "vfiotrace-pin"
+#define VPIN_MAX_INSTANCES 4	/* the parent offers at most this many */
 #define VPIN_RW_MAX (16UL << 20)
 
 /* PRE_COPY, its precopy info ioctl and MIG_DATA_SIZE came in 6.2. */
@@ -1251,7 +1252,6 @@ static void vpin_setup(struct vpin_device *v)
 #if VPIN_MDEV_V1
 /* ---- 5.10: mdev_parent_ops -------------------------------------------- */
 
-#define VPIN_MAX_INSTANCES 4
 static atomic_t vpin_instances = ATOMIC_INIT(0);
 
 static int vpin_unmap_notify(struct notifier_block *nb, unsigned long action, void *data)
@@ -1492,7 +1492,7 @@ static struct mdev_type *vpin_types[] = { &vpin_type, &vpin_mig_type };
 
 static struct mdev_driver vpin_driver = {
 	.device_api = VFIO_DEVICE_API_PCI_STRING,
-	.max_instances = 4,
+	.max_instances = VPIN_MAX_INSTANCES,
 	.driver = {
 		.name = "vfiotrace_pin",
 		.owner = THIS_MODULE,

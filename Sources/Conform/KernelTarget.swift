@@ -15,7 +15,7 @@ extension ConformRunner.Target {
                           hasPinningDevice: nodes.contains { RealVFIOBackend.isEmulatedGroup($0) }) { events in
             .success(RealVFIOBackend(groups: nodes, traceKinds: RealVFIOBackend.traceGroupKinds(events), pinBudget: pinBudget))
         }
-        if let host = machineHost(nodes: nodes, pinBudget: pinBudget) { target.ruleHost = host }
+        target.machineHost = probeMachineHost(nodes: nodes, pinBudget: pinBudget)
         return target
     }
 
@@ -24,7 +24,7 @@ extension ConformRunner.Target {
     /// CHECK_EXTENSION DMA_CC, read as a trace's answers are
     /// (``HostModel/stated(by:over:)``). Nil without an IOMMU-backed group or
     /// when the probe fails (the rules then take the lab's defaults).
-    static func machineHost(nodes: [String], pinBudget: UInt64) -> HostModel? {
+    static func probeMachineHost(nodes: [String], pinBudget: UInt64) -> HostModel? {
         let probe = """
         open /dev/vfio/vfio -> 3
         open /dev/vfio/1 -> 4

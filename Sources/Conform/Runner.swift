@@ -49,10 +49,13 @@ public enum ConformRunner {
         /// The engine's host, for an engine target (nil: a real kernel,
         /// whose host is the machine).
         public var engineHost: HostModel?
+        /// For a real kernel: what the machine's IOMMU answered a probe
+        /// container (nil when it could not be asked).
+        public var machineHost: HostModel?
         /// The host whose traits go into the rules' `{host:…}` values
-        /// (``RuleScenario/text(on:)``): the engine's, or what the real
-        /// machine's IOMMU answered.
-        public var ruleHost = HostModel()
+        /// (``RuleScenario/text(on:)``): the engine's, else the machine's,
+        /// else the lab's defaults.
+        public var ruleHost: HostModel { engineHost ?? machineHost ?? HostModel() }
 
         public init(name: String, profile: KernelProfile, hasPinningDevice: Bool, engineHost: HostModel? = nil,
                     makeBackend: @escaping ([Event]) -> Result<Backend, BackendUnavailable>) {
@@ -65,11 +68,9 @@ public enum ConformRunner {
 
         /// The bitmap engine under `profile`, on `host`.
         public static func engine(_ profile: KernelProfile, host: HostModel = HostModel()) -> Target {
-            var t = Target(name: "engine:\(profile.name)", profile: profile, hasPinningDevice: true, engineHost: host) { _ in
+            Target(name: "engine:\(profile.name)", profile: profile, hasPinningDevice: true, engineHost: host) { _ in
                 .success(BitmapEngine(profile: profile, host: host))
             }
-            t.ruleHost = host
-            return t
         }
     }
 

@@ -74,10 +74,12 @@ public struct BitmapPicture: Sendable, Equatable {
         while offset < end {
             let span = min(e.remaining, a.remaining, c.remaining, end - offset)
             if let eb = e.fill, let ab = a.fill, let cb = c.fill {
-                for (k, b) in BitmapPicture.rowBytes(eb, ab, cb).enumerated() { counters[k].addFill(b, bytes: offset..<offset + span) }
+                for r in 0..<counters.count { counters[r].addFill(Self.rowByte(r, eb, ab, cb), bytes: offset..<offset + span) }
             } else {
                 for k in 0..<span {
-                    for (r, b) in BitmapPicture.rowBytes(e.byte(k), a.byte(k), c.byte(k)).enumerated() { counters[r].addByte(b, at: offset + k) }
+                    let eb = e.byte(k), ab = a.byte(k), cb = c.byte(k)
+                    guard eb | ab | cb != 0 else { continue }
+                    for r in 0..<counters.count { counters[r].addByte(Self.rowByte(r, eb, ab, cb), at: offset + k) }
                 }
             }
             e.advance(span)
@@ -90,10 +92,18 @@ public struct BitmapPicture: Sendable, Equatable {
         self.counts = counts
     }
 
-    /// The bytes each ``Row`` counts at one byte position, in `Row` order,
-    /// from the expected, actual and coverage bytes there.
-    static func rowBytes(_ e: UInt8, _ a: UInt8, _ c: UInt8) -> [UInt8] {
-        [c, e, a, e & ~a & c, a & ~e & c, (e ^ a) & ~c]
+    /// The byte row `r` (in ``Row`` order) counts at one byte position,
+    /// from the expected, actual and coverage bytes there (no allocation:
+    /// a literal bitmap runs this per byte).
+    static func rowByte(_ r: Int, _ e: UInt8, _ a: UInt8, _ c: UInt8) -> UInt8 {
+        switch r {
+        case 0: c
+        case 1: e
+        case 2: a
+        case 3: e & ~a & c
+        case 4: a & ~e & c
+        default: (e ^ a) & ~c
+        }
     }
 
     /// Pictures from the whole buffer down to page resolution around

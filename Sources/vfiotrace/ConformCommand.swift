@@ -79,10 +79,13 @@ struct ConformCommand: ParsableCommand {
 
     @OptionGroup var progressOptions: ProgressOptions
 
-    func run() throws {
+    func validate() throws {
         if html.onStandardOutput && (output ?? "-") == "-" {
             throw ValidationError("--html - takes standard output: give the text report a file with -o")
         }
+    }
+
+    func run() throws {
         if let client { return try runClient(client) }
         let (dir, catalogue) = try loadRuleCatalogue(corpus)
         var selected = catalogue.select(rules)

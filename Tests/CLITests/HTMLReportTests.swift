@@ -224,5 +224,7 @@ struct HTMLReportTests {
         #expect(s.err.contains("FIRST CHANGE"))
         let both = try CLI.run(["replay", input, "-o", "-", "--html", "-"])
         #expect(both.code == 2 && both.err.contains("cannot both have standard output"))
+        let conform = try CLI.run(["conform", "--html", "-"])
+        #expect(conform.code == 2 && conform.err.contains("give the text report a file with -o"), "\(conform.err)")
     }
 }

@@ -202,8 +202,10 @@ struct RuleHostTraitTests {
         let rule = try #require(Shipped.catalogue.rules.first { $0.id == "info.migration-cap" })
         let target = ConformRunner.Target.engine(profile, host: Self.fiveTenVTd)
         #expect(ConformRunner.run(rule, on: target).verdict == .pass)
-        var mismatched = target
-        mismatched.ruleHost = HostModel()
+        // The same engine, but the rule filled in with the lab's 6.x host.
+        let mismatched = ConformRunner.Target(name: target.name, profile: profile, hasPinningDevice: true, engineHost: HostModel()) { _ in
+            .success(BitmapEngine(profile: profile, host: Self.fiveTenVTd))
+        }
         let r = ConformRunner.run(rule, on: mismatched)
         #expect(r.verdict == .fail && r.detail.contains("info.iova_pgsizes: expected 0x40201000, got 0xfffffffffffff000"), "\(r.detail)")
     }
